@@ -1,0 +1,5 @@
+import sys
+
+from stl_denoise.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""Import TensorFlow without its C++ start-up chatter.
+
+TensorFlow 2.21 writes oneDNN/CUDA/CPU-feature notices from C++ before absl
+logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them; the
+only reliable way is to point file descriptor 2 at /dev/null while the shared
+libraries load.  Python-level errors raised by the import are still shown
+because the descriptor is restored before they propagate.
+"""
+
+import contextlib
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@contextlib.contextmanager
+def silenced_stderr_fd():
+    if os.environ.get("STL_DENOISE_VERBOSE_TF"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. some notebook kernels)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow():
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with silenced_stderr_fd():
+        import tensorflow as tf
+
+        # The CPU-feature notice is printed lazily by the first op.
+        tf.constant(0.0) + 1.0
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
+    return tf

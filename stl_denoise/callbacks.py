@@ -1,0 +1,220 @@
+"""Training callbacks: per-iteration metrics, progress, NaN stop, atomic backups."""
+
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+from keras import ops
+
+from stl_denoise.io import atomic_path, write_json
+
+
+@keras.saving.register_keras_serializable(package="stl_denoise")
+class BatchMeanSquaredError(keras.metrics.Metric):
+    """MSE of the *current* batch only.
+
+    Keras' loss log is a running mean over the epoch; Fig. 6 plots the MSE of
+    each iteration, so this metric keeps the last batch's value instead.
+    """
+
+    def __init__(self, name="mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, self.dtype)
+        y_pred = ops.cast(y_pred, self.dtype)
+        self.value.assign(ops.mean(ops.square(y_true - y_pred)))
+
+    def result(self):
+        return self.value
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+
+class GlobalStep:
+    """Maps Keras' (epoch, batch) to the run's 1-based iteration number."""
+
+    def __init__(self, steps_per_epoch):
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch = 0
+
+    def of(self, batch):
+        return self.epoch * self.steps_per_epoch + batch + 1
+
+
+class EpochTracker(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.step.epoch = epoch
+
+
+class MetricsCSV(keras.callbacks.Callback):
+    """One row per iteration in ``metrics.csv``: step, mse, images/s.
+
+    On resume, rows after the restored step are dropped so that every step
+    appears exactly once.
+    """
+
+    def __init__(self, path, step, columns, batch_size):
+        super().__init__()
+        self.path = Path(path)
+        self.step = step
+        self.columns = list(columns)
+        self.batch_size = batch_size
+        self._file = None
+
+    def on_train_begin(self, logs=None):
+        first_step = self.step.of(0)
+        kept = []
+        if self.path.exists():
+            with self.path.open(newline="") as handle:
+                kept = [row for row in csv.DictReader(handle) if int(row["step"]) < first_step]
+        with atomic_path(self.path) as temp:
+            with open(temp, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, ["step", *self.columns, "seconds"])
+                writer.writeheader()
+                writer.writerows(kept)
+        self._file = self.path.open("a", newline="")
+        self._writer = csv.writer(self._file)
+        self._last_time = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        row = [self.step.of(batch)] + [_format(logs.get(name)) for name in self.columns]
+        self._writer.writerow(row + [f"{now - self._last_time:.4f}"])
+        self._last_time = now
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+def _format(value):
+    if value is None:
+        return ""
+    return f"{float(value):.6g}"
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A single progress line over the whole run (Keras' bar restarts per epoch)."""
+
+    def __init__(self, step, total_steps, metric="mse", stream=None, width=30):
+        super().__init__()
+        self.step = step
+        self.total = total_steps
+        self.metric = metric
+        self.stream = stream or sys.stdout
+        self.width = width
+        self.interactive = self.stream.isatty()
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self._start_step = self.step.of(0) - 1
+        self._last_print = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        current = self.step.of(batch)
+        now = time.perf_counter()
+        final = current == self.total
+        # Non-terminals (logs, CI) get a line every 10 s rather than a redraw per step.
+        if not final and now - self._last_print < (0.2 if self.interactive else 10.0):
+            return
+        self._last_print = now
+        done = current / self.total
+        rate = (current - self._start_step) / max(now - self._start, 1e-9)
+        eta = (self.total - current) / rate if rate > 0 else float("nan")
+        bar = "#" * int(done * self.width)
+        value = logs.get(self.metric)
+        text = (f"[{bar:<{self.width}}] {current}/{self.total} {self.metric} {float(value):.1f} "
+                f"{rate:.1f} it/s eta {eta:.0f}s")
+        end = "\r" if self.interactive and not final else "\n"
+        self.stream.write(text + end)
+        self.stream.flush()
+        self._open_line = end == "\r"
+
+    def on_train_end(self, logs=None):
+        # A run stopped early (NaN) must not leave its error on the bar's line.
+        if getattr(self, "_open_line", False):
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at the first NaN/inf loss and remember where (TerminateOnNaN + step)."""
+
+    def __init__(self, step, metric="mse"):
+        super().__init__()
+        self.step = step
+        self.metric = metric
+        self.failed_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        value = logs.get(self.metric, logs.get("loss"))
+        if value is not None and not math.isfinite(float(value)):
+            self.failed_step = self.step.of(batch)
+            self.model.stop_training = True
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that a kill at any moment cannot corrupt.
+
+    Keras overwrites ``latest.weights.h5`` in place and writes the epoch in a
+    second file, so a kill mid-save leaves unloadable weights or weights and
+    epoch that disagree.  Here each backup is a new ``epoch-N.weights.h5``
+    written atomically, then ``training_metadata.json`` (also atomic) is
+    switched to name it, then the older file is removed: the metadata always
+    names a complete file of the epoch it records.
+    """
+
+    def _load_model(self):
+        metadata_path = Path(self._training_metadata_path)
+        if not metadata_path.exists():
+            return
+        metadata = json.loads(metadata_path.read_text())
+        weights = Path(self.backup_dir) / metadata["weights"]
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(weights))
+        self.model._initial_epoch = metadata["epoch"]
+
+    def _save_model(self):
+        backup_dir = Path(self.backup_dir)
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        with atomic_path(backup_dir / name) as temp:
+            self.model.save_weights(temp)
+        write_json(self._training_metadata_path, {"epoch": self._current_epoch, "weights": name})
+        for old in backup_dir.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink()
+
+
+class DenoiserCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint`` that saves the denoiser alone, atomically.
+
+    ``fit`` runs on the training model (noise layer + denoiser); what users
+    load is the bare denoiser, so that is what the checkpoint holds.
+    """
+
+    def __init__(self, denoiser, filepath, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.denoiser = denoiser
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):
+            with atomic_path(filepath) as temp:
+                self.denoiser.save(temp)

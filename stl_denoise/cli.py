@@ -1,0 +1,123 @@
+"""Command line: one subcommand per user task (``stl-denoise --help``)."""
+
+import argparse
+import dataclasses
+import sys
+
+from stl_denoise.config import TrainConfig
+from stl_denoise.errors import UserError
+
+DEFAULTS = TrainConfig()
+
+
+def _gate_factors(text):
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 4 numbers like 0.1,0.2,0.3,0.4, got {text!r}") from None
+    return values
+
+
+def add_train_arguments(parser, defaults=DEFAULTS):
+    add = parser.add_argument
+    add("--model", choices=["dsc", "plain"], default=defaults.model,
+        help="dsc: with the 4 gated connections; plain: the same net with them off")
+    add("--data", default=defaults.data, help="stl10 | sample | PATH to a folder of images (default %(default)s)")
+    add("--data-dir", default=defaults.data_dir, help="TFDS data dir for stl10 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    add("--steps", type=int, default=defaults.steps, help="iterations (default %(default)s, paper §4.2)")
+    add("--batch-size", type=int, default=defaults.batch_size, help="default %(default)s (paper §4.2)")
+    add("--crop-size", type=int, default=defaults.crop_size, help="training crop side, multiple of 16 (default %(default)s)")
+    add("--learning-rate", type=float, default=defaults.learning_rate, help="SGD learning rate (default %(default)g)")
+    add("--momentum", type=float, default=defaults.momentum, help="SGD momentum (default %(default)g: plain SGD)")
+    add("--gate-factors", type=_gate_factors, default=defaults.gate_factors,
+        help="δ for conv1..conv4 (default 0.1,0.2,0.3,0.4, paper §4.2)")
+    add("--gate-reading", choices=["equations", "text"], default=defaults.gate_reading,
+        help="equations: δ forward, 1-δ across (§3.1, default); text: the reverse (§4.2 prose)")
+    add("--bottleneck-channels", type=int, default=defaults.bottleneck_channels,
+        help="conv5 width (default %(default)s; Table 1 prints 518)")
+    add("--kernel-size", type=int, default=defaults.kernel_size, help="default %(default)s (paper gives none)")
+    add("--init-stddev", default=defaults.init_stddev,
+        help="truncated-normal std: 'he' = sqrt(2/fan_in) (default) or a number such as 0.1")
+    add("--sigma", type=float, default=defaults.sigma, help="Gaussian noise std, 0-255 scale (default %(default)g)")
+    add("--salt-pepper", type=float, default=defaults.salt_pepper,
+        help="fraction of pixels set to 0/255 (default %(default)g)")
+    add("--seed", type=int, default=defaults.seed)
+    add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
+        help="iterations between backups (default %(default)s)")
+    add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+
+
+def config_from_args(args):
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+
+
+def cmd_train(args):
+    from stl_denoise.train import train
+
+    summary = train(config_from_args(args), args.out)
+    print(f"saved {args.out}/model.keras; mean MSE of the last 100 steps {summary['final_mse_mean_last_100']}, "
+          f"{summary['median_images_per_second']} images/s")
+
+
+def cmd_demo(args):
+    from stl_denoise.plots import plot_mse_comparison
+    from stl_denoise.train import train
+
+    runs = {}
+    for model in ("dsc", "plain"):
+        config = dataclasses.replace(config_from_args(args), model=model)
+        run_dir = f"{args.out}/{model}"
+        print(f"== training {model} on {config.data} for {config.steps} steps -> {run_dir}")
+        runs[model] = (run_dir, train(config, run_dir))
+    plot_path = f"{args.out}/mse_dsc_vs_plain.png"
+    plot_mse_comparison(runs["dsc"][0], runs["plain"][0], plot_path)
+    for model, (_, summary) in runs.items():
+        print(f"{model}: mean MSE of the last 100 steps {summary['final_mse_mean_last_100']} "
+              f"(first step {summary['first_mse']}), {summary['median_images_per_second']} images/s")
+    print(f"wrote {plot_path}")
+
+
+def cmd_download_stl10(args):
+    from stl_denoise.data import stl10_builder
+
+    builder = stl10_builder(args.data_dir)
+    print(f"STL-10 is prepared in {builder.data_dir}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="stl-denoise", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a DSC or plain denoiser (paper §4.2)")
+    add_train_arguments(train)
+    train.add_argument("--out", required=True, help="run directory (created; rerun to resume)")
+    train.set_defaults(func=cmd_train)
+
+    demo = sub.add_parser("demo", help="offline: train DSC and plain briefly, plot MSE vs iteration (Fig. 6 style)")
+    add_train_arguments(demo, dataclasses.replace(DEFAULTS, data="sample", steps=300))
+    demo.add_argument("--out", default="runs/demo")
+    demo.set_defaults(func=cmd_demo)
+
+    download = sub.add_parser("download-stl10", help="download and prepare STL-10 with tensorflow-datasets")
+    download.add_argument("--data-dir", default=None)
+    download.set_defaults(func=cmd_download_stl10)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as error:
+        print(f"stl-denoise: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("stl-denoise: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

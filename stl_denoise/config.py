@@ -1,0 +1,109 @@
+"""One object that describes a training run; saved as RUN_DIR/config.json.
+
+Every paper default lives here, so the faithful targets need no flags.
+"""
+
+import dataclasses
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS, DEFAULT_GATE_FACTORS
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = "dsc"  # dsc | plain (plain = dsc with connections off)
+    data: str = "stl10"  # stl10 | sample | PATH
+    data_dir: str | None = None  # TFDS data dir for stl10
+    steps: int = 10_000  # paper §4.2: 100k images / batch 10
+    batch_size: int = 10  # paper §4.2
+    crop_size: int = 64  # Table 1 input
+    # Paper gives no learning rate; chosen by a sweep (README, "Learning rate").
+    learning_rate: float = 1e-6
+    momentum: float = 0.0  # plain SGD, as the paper's "Stochastic Gradient Descent"
+    loss: str = "mse"  # mse on the 0-255 scale (paper §3.2)
+    gate_factors: tuple = DEFAULT_GATE_FACTORS
+    gate_reading: str = "equations"
+    bottleneck_channels: int = DEFAULT_BOTTLENECK_CHANNELS
+    kernel_size: int = 3
+    init_stddev: str = "he"  # truncated normal; "he" = sqrt(2/fan_in), or a number
+    sigma: float = 25.0  # Gaussian noise std on 0-255 (paper gives no level)
+    salt_pepper: float = 0.02  # fraction of pixels set to 0 or 255
+    seed: int = 0
+    steps_per_epoch: int = 100  # backup / checkpoint granularity, in iterations
+    clip_norm: float | None = None
+    preset: str = "faithful"
+
+    def validate(self):
+        from stl_denoise.errors import UserError
+
+        checks = [
+            (self.model in ("dsc", "plain"), f"--model must be dsc or plain, got {self.model!r}"),
+            (self.steps > 0, f"--steps must be positive, got {self.steps}"),
+            (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
+            (self.crop_size > 0 and self.crop_size % 16 == 0,
+             f"--crop-size must be a positive multiple of 16, got {self.crop_size}"),
+            (self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
+            (len(self.gate_factors) == 4, f"--gate-factors needs 4 values, got {len(self.gate_factors)}"),
+            (all(0.0 <= g <= 1.0 for g in self.gate_factors),
+             f"--gate-factors must lie in [0, 1], got {list(self.gate_factors)}"),
+            (self.gate_reading in ("equations", "text"),
+             f"--gate-reading must be equations or text, got {self.gate_reading!r}"),
+            (self.bottleneck_channels > 0, "--bottleneck-channels must be positive"),
+            (self.kernel_size > 0, "--kernel-size must be positive"),
+            (0.0 <= self.sigma <= 255.0, f"--sigma must be in [0, 255], got {self.sigma}"),
+            (0.0 <= self.salt_pepper <= 1.0, f"--salt-pepper must be in [0, 1], got {self.salt_pepper}"),
+            (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
+            (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
+        ]
+        if self.init_stddev != "he":
+            try:
+                ok = float(self.init_stddev) > 0
+            except ValueError:
+                ok = False
+            checks.append((ok, f"--init-stddev must be 'he' or a positive number, got {self.init_stddev!r}"))
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k in fields}
+        if "gate_factors" in values:
+            values["gate_factors"] = tuple(values["gate_factors"])
+        return cls(**values)
+
+    @classmethod
+    def load(cls, run_dir):
+        return cls.from_dict(json.loads((Path(run_dir) / "config.json").read_text())["config"])
+
+
+def environment():
+    """Versions and code revision recorded beside every run."""
+    import keras
+    import numpy
+
+    from stl_denoise._quiet import import_tensorflow
+
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "tensorflow": import_tensorflow().__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }
+    try:
+        info["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info["git_commit"] = None
+    return info

@@ -1,0 +1,216 @@
+"""Training data sources: STL-10 (tfds), scikit-image's photographs, a folder.
+
+Every source yields float32 batches [B, crop, crop, 3] on the 0-255 scale of
+*clean* images; noise is added later, inside the compiled step.  Crops are
+random for training and central for evaluation (STL-10 is 96x96, the paper's
+network takes 64x64, paper §4.1).
+"""
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+from stl_denoise._quiet import import_tensorflow
+from stl_denoise.errors import DataUnavailableError
+
+tf = import_tensorflow()
+AUTOTUNE = tf.data.AUTOTUNE
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# Natural colour photographs that scikit-image ships inside its wheel.
+SAMPLE_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "motorcycle_right")
+
+def _stl10_host():
+    """Where tfds downloads stl10_binary.tar.gz (overridable for tests)."""
+    host, _, port = os.environ.get("STL_DENOISE_STL10_HOST", "ai.stanford.edu:80").rpartition(":")
+    return host, int(port)
+
+
+STL10_HOST = _stl10_host()
+STL10_FIX = (
+    "run `make stl10` (or `stl-denoise download-stl10`) on a connected machine and copy "
+    "its TFDS data dir here, point TFDS_DATA_DIR at a prepared copy, or train offline "
+    "with DATA=sample (bundled photographs) or DATA=/path/to/images"
+)
+# Decoded images are kept in memory when they fit this budget.
+CACHE_BYTES = 2 * 1024**3
+
+
+def sample_images():
+    """The bundled photographs as {name: uint8 HxWx3 array}."""
+    import skimage.data
+
+    images = {}
+    for name in SAMPLE_IMAGES:
+        if name.startswith("motorcycle"):
+            left, right, _ = skimage.data.stereo_motorcycle()
+            images[name] = left if name.endswith("left") else right
+        else:
+            images[name] = getattr(skimage.data, name)()
+    return images
+
+
+def list_image_files(folder):
+    """Image files under ``folder`` (recursive, sorted), validated for size."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataUnavailableError(f"{folder}: no such file or directory")
+    if folder.is_file():
+        return [folder]
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataUnavailableError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def image_size(path):
+    """(height, width) from the file header, with a one-line error if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise DataUnavailableError(f"{path}: not a readable image ({type(error).__name__})") from None
+    return height, width
+
+
+def _check_min_size(files, crop_size):
+    too_small = [f"{path} ({h}x{w})" for path in files for h, w in [image_size(path)] if min(h, w) < crop_size]
+    if too_small:
+        raise DataUnavailableError(
+            f"{too_small[0]}: smaller than the {crop_size}x{crop_size} crop"
+            + (f" (and {len(too_small) - 1} more)" if len(too_small) > 1 else "")
+        )
+
+
+def _reachable(host_port, timeout=3.0):
+    """True if a TCP connection opens within ``timeout`` (DNS included)."""
+    result = []
+
+    def connect():
+        try:
+            socket.create_connection(host_port, timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    # DNS lookups ignore socket timeouts; a daemon thread bounds them too.
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result)
+
+
+def stl10_builder(data_dir=None, download=True):
+    """The tfds ``stl10`` builder, prepared; fails fast when it cannot be.
+
+    tfds itself retries an offline download for minutes; we check for a
+    prepared copy, then for the download host, and stop within seconds.
+    """
+    import tensorflow_datasets as tfds
+
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
+    builder = tfds.builder("stl10", data_dir=data_dir)
+    if builder.is_prepared():
+        return builder
+    where = builder.data_dir_root
+    if not download:
+        raise DataUnavailableError(f"STL-10 is not prepared in {where}: {STL10_FIX}")
+    if not _reachable(STL10_HOST):
+        raise DataUnavailableError(
+            f"STL-10 is not prepared in {where} and {STL10_HOST[0]} cannot be reached: {STL10_FIX}"
+        )
+    builder.download_and_prepare()
+    return builder
+
+
+def _stl10_images(split, data_dir):
+    builder = stl10_builder(data_dir)
+    return builder.as_dataset(split=split, shuffle_files=False).map(
+        lambda example: example["image"], num_parallel_calls=AUTOTUNE
+    )
+
+
+def _decode_file(path):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.uint8, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _folder_images(folder, crop_size):
+    files = list_image_files(folder)
+    _check_min_size(files, crop_size)
+    images = tf.data.Dataset.from_tensor_slices([str(p) for p in files])
+    images = images.map(_decode_file, num_parallel_calls=AUTOTUNE)
+    total_bytes = sum(h * w * 3 for h, w in map(image_size, files))
+    return images.cache() if total_bytes <= CACHE_BYTES else images, len(files)
+
+
+def _sample_dataset():
+    arrays = list(sample_images().values())
+    return tf.data.Dataset.from_generator(
+        lambda: iter(arrays), output_signature=tf.TensorSpec([None, None, 3], tf.uint8)
+    ).cache()
+
+
+def source_images(source, crop_size=64, data_dir=None, split="unlabelled"):
+    """Dataset of uint8 images of any size, and the number of images (or None)."""
+    if source == "sample":
+        return _sample_dataset(), len(SAMPLE_IMAGES)
+    if source == "stl10":
+        return _stl10_images(split, data_dir), None
+    return _folder_images(source, crop_size)
+
+
+def _crop(image, crop_size, seed, random):
+    if random:
+        return tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=seed)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    top, left = (height - crop_size) // 2, (width - crop_size) // 2
+    return image[top : top + crop_size, left : left + crop_size, :]
+
+
+def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, skip_batches=0):
+    """Endless batches of random clean crops, reproducible under ``seed``.
+
+    Element k of the stream is cropped with the stateless seed (seed, k), so
+    skipping ``skip_batches`` batches (for a resumed run) gives exactly the
+    batches an uninterrupted run would have seen next.
+    """
+    images, count = source_images(source, crop_size, data_dir)
+    shuffle_buffer = min(count or 10_000, 10_000)
+    stream = images.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    stream = stream.enumerate().skip(skip_batches * batch_size)
+
+    def crop(index, image):
+        return tf.cast(_crop(image, crop_size, tf.stack([tf.cast(seed, tf.int64), index]), True), tf.float32)
+
+    return stream.map(crop, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def evaluation_dataset(source, batch_size, crop_size=64, data_dir=None, limit=None):
+    """Central crops, in a fixed order, for evaluation and figures."""
+    split = "test" if source == "stl10" else "unlabelled"
+    images, _ = source_images(source, crop_size, data_dir, split=split)
+    if limit:
+        images = images.take(limit)
+    images = images.map(lambda image: tf.cast(_crop(image, crop_size, None, False), tf.float32))
+    return images.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def describe_source(source, data_dir=None):
+    """What ``config.json`` records about the data."""
+    if source == "sample":
+        import skimage
+
+        return {"kind": "sample", "images": list(SAMPLE_IMAGES), "scikit_image": skimage.__version__}
+    if source == "stl10":
+        import tensorflow_datasets as tfds
+
+        return {"kind": "stl10", "split": "unlabelled", "tfds": tfds.__version__,
+                "data_dir": data_dir or os.environ.get("TFDS_DATA_DIR")}
+    files = list_image_files(source)
+    return {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files)}
+

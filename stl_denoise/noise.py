@@ -1,0 +1,85 @@
+"""Noise model of paper §3.2: Gaussian plus salt-and-pepper, on the 0-255 scale.
+
+The noise is a Keras layer so that it runs inside the compiled training step on
+whatever device holds the batch: a fresh draw every step from a seeded
+``keras.random.SeedGenerator`` whose state is a model variable (so it is saved
+and restored with the weights).
+"""
+
+import keras
+from keras import ops
+
+PIXEL_MAX = 255.0
+
+
+def _box_mask(shape, min_fraction, max_fraction, seed):
+    """1 inside one random axis-aligned rectangle per image, 0 elsewhere."""
+    batch, height, width = shape[0], shape[1], shape[2]
+    draws = keras.random.uniform((batch, 4), seed=seed)
+    span = max_fraction - min_fraction
+    box_h = ops.cast(ops.cast(height, "float32") * (min_fraction + span * draws[:, 0]), "int32")
+    box_w = ops.cast(ops.cast(width, "float32") * (min_fraction + span * draws[:, 1]), "int32")
+    top = ops.cast(ops.cast(height - box_h, "float32") * draws[:, 2], "int32")
+    left = ops.cast(ops.cast(width - box_w, "float32") * draws[:, 3], "int32")
+    rows = ops.arange(height)[None, :, None]
+    cols = ops.arange(width)[None, None, :]
+    inside_rows = (rows >= top[:, None, None]) & (rows < (top + box_h)[:, None, None])
+    inside_cols = (cols >= left[:, None, None]) & (cols < (left + box_w)[:, None, None])
+    return ops.cast(inside_rows & inside_cols, "float32")[..., None]
+
+
+def add_noise(images, sigma, salt_pepper, seed, box=None):
+    """Return ``clip(images + N(0, sigma²) then salt-and-pepper, 0, 255)``.
+
+    ``images``: float tensor [B, H, W, C] on the 0-255 scale.
+    ``salt_pepper``: fraction of *pixels* (all channels together, so they
+    appear as white/black dots) replaced, half by 255 and half by 0.
+    ``box``: ``None`` to noise the whole image, or ``(min_fraction,
+    max_fraction)`` of each side for one random rectangle per image (Fig. 9).
+    """
+    images = ops.convert_to_tensor(images, "float32")
+    shape = ops.shape(images)
+    noisy = images
+    if sigma > 0:
+        noisy = noisy + keras.random.normal(shape, stddev=sigma, seed=seed)
+    if salt_pepper > 0:
+        pixel_shape = (shape[0], shape[1], shape[2], 1)
+        u = keras.random.uniform(pixel_shape, seed=seed)
+        salt = ops.cast(u < salt_pepper / 2, "float32")
+        pepper = ops.cast((u >= salt_pepper / 2) & (u < salt_pepper), "float32")
+        noisy = noisy * (1.0 - salt - pepper) + PIXEL_MAX * salt
+    noisy = ops.clip(noisy, 0.0, PIXEL_MAX)
+    if box is not None:
+        mask = _box_mask(shape, box[0], box[1], seed)
+        noisy = mask * noisy + (1.0 - mask) * images
+    return noisy
+
+
+@keras.saving.register_keras_serializable(package="stl_denoise")
+class ImageNoise(keras.layers.Layer):
+    """Corrupt a clean batch with the §3.2 noise; fresh noise on every call."""
+
+    def __init__(self, sigma=25.0, salt_pepper=0.02, box=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        if not 0.0 <= salt_pepper <= 1.0:
+            raise ValueError(f"salt_pepper must be in [0, 1], got {salt_pepper}")
+        self.sigma = float(sigma)
+        self.salt_pepper = float(salt_pepper)
+        self.box = tuple(box) if box is not None else None
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images):
+        return add_noise(images, self.sigma, self.salt_pepper, self.seed_generator, self.box)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"sigma": self.sigma, "salt_pepper": self.salt_pepper, "box": self.box, "seed": self.seed}
+        )
+        return config

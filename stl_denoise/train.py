@@ -1,0 +1,148 @@
+"""The ``model.fit`` trainer for the denoisers (paper §4.2).
+
+Data flows: clean crops (tf.data) -> ``ImageNoise`` (inside the compiled step)
+-> denoiser -> MSE against the clean crop on the 0-255 scale.  Only the
+denoiser is saved (``model.keras``); the noise layer exists in training only.
+"""
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+import keras
+
+from stl_denoise import callbacks as cb
+from stl_denoise import data
+from stl_denoise.config import TrainConfig, environment
+from stl_denoise.errors import TrainingDivergedError, UserError
+from stl_denoise.io import save_model, write_json
+from stl_denoise.models import build_denoiser
+from stl_denoise.noise import ImageNoise
+
+BACKUP_DIR = "backup"
+
+
+def denoiser_from_config(config):
+    return build_denoiser(
+        skip_connections=config.model == "dsc",
+        gate_factors=config.gate_factors,
+        gate_reading=config.gate_reading,
+        bottleneck_channels=config.bottleneck_channels,
+        kernel_size=config.kernel_size,
+        init_stddev=config.init_stddev,
+        seed=config.seed,
+    )
+
+
+def build_training_model(denoiser, config):
+    """clean -> noise -> denoiser; fit with y = clean."""
+    clean = keras.Input(shape=(config.crop_size, config.crop_size, 3), name="clean")
+    noisy = ImageNoise(config.sigma, config.salt_pepper, seed=config.seed, name="noise")(clean)
+    model = keras.Model(clean, denoiser(noisy), name="denoising_trainer")
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            learning_rate=config.learning_rate, momentum=config.momentum, clipnorm=config.clip_norm
+        ),
+        loss="mean_squared_error",
+        metrics=[cb.BatchMeanSquaredError()],
+    )
+    return model
+
+
+def _epoch_size(config):
+    # Backups happen at epoch ends; epochs must tile the run exactly.
+    return math.gcd(config.steps, config.steps_per_epoch)
+
+
+def _restored_epoch(run_dir):
+    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+
+
+def _check_run_dir(run_dir, config):
+    """A run directory holds one run: resuming it must use the same settings."""
+    saved = Path(run_dir) / "config.json"
+    if not saved.exists():
+        return
+    previous = json.loads(saved.read_text()).get("config", {})
+    current = json.loads(json.dumps(config.to_dict()))
+    differing = sorted(k for k in current if previous.get(k) != current[k])
+    if differing:
+        raise UserError(
+            f"{run_dir}: holds a run with different settings ({', '.join(differing)}); "
+            "choose a new --out or delete it"
+        )
+
+
+def train(config: TrainConfig, run_dir, verbose=True):
+    """Train (or resume) one run; returns a summary dict, also saved in config.json."""
+    config.validate()
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: exists and is not a directory")
+    _check_run_dir(run_dir, config)
+    source_info = data.describe_source(config.data, config.data_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"config": config.to_dict(), "data": source_info, "environment": environment()}
+    write_json(run_dir / "config.json", record)
+
+    keras.utils.set_random_seed(config.seed)
+    denoiser = denoiser_from_config(config)
+    model = build_training_model(denoiser, config)
+    steps_per_epoch = _epoch_size(config)
+    epochs = config.steps // steps_per_epoch
+    initial_epoch = _restored_epoch(run_dir)
+    dataset = data.training_dataset(
+        config.data, config.batch_size, config.crop_size, config.seed, config.data_dir,
+        skip_batches=initial_epoch * steps_per_epoch,
+    ).map(lambda clean: (clean, clean))
+
+    step = cb.GlobalStep(steps_per_epoch)
+    nan_stop = cb.StopOnNaN(step)
+    callbacks = [
+        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
+        cb.EpochTracker(step),
+        nan_stop,
+        cb.MetricsCSV(run_dir / "metrics.csv", step, ["mse"], config.batch_size),
+        cb.DenoiserCheckpoint(denoiser, str(run_dir / "checkpoint.keras")),
+        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),
+    ]
+    if verbose:
+        callbacks.append(cb.ProgressBar(step, config.steps))
+    started = time.perf_counter()
+    model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False)
+    seconds = time.perf_counter() - started
+    if nan_stop.failed_step is not None:
+        raise TrainingDivergedError(
+            f"loss became NaN/inf at step {nan_stop.failed_step} (learning rate {config.learning_rate:g}): "
+            f"retry with a smaller --learning-rate such as {config.learning_rate / 10:g}, "
+            "or bound updates with --clip-norm 1.0"
+        )
+    save_model(denoiser, run_dir / "model.keras")
+    summary = summarize(run_dir / "metrics.csv", config.batch_size)
+    summary["train_seconds_this_session"] = round(seconds, 2)
+    record["summary"] = summary
+    write_json(run_dir / "config.json", record)
+    return summary
+
+
+def read_metrics(path):
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def summarize(metrics_path, batch_size, tail=100):
+    rows = read_metrics(metrics_path)
+    mse = [float(r["mse"]) for r in rows]
+    seconds = [float(r["seconds"]) for r in rows[1:]]  # the first step includes compilation
+    last = mse[-tail:]
+    return {
+        "steps": len(rows),
+        "final_mse_mean_last_100": round(statistics.fmean(last), 2),
+        "first_mse": round(mse[0], 2),
+        "median_images_per_second": round(batch_size / statistics.median(seconds), 1) if seconds else None,
+    }

@@ -1,0 +1,21 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import stl_denoise  # noqa: E402,F401  (quiet TF import, registers layers)
+
+
+@pytest.fixture
+def photo_crops():
+    """Real 64x64 crops of scikit-image photographs, float32 0-255."""
+    from stl_denoise.data import sample_images
+
+    crops = []
+    for image in sample_images().values():
+        h, w = image.shape[:2]
+        crops.append(image[h // 2 - 32 : h // 2 + 32, w // 2 - 32 : w // 2 + 32])
+    return np.stack(crops).astype("float32")

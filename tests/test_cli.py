@@ -1,0 +1,62 @@
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from stl_denoise.cli import build_parser, main
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "stl_denoise", *args], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_train_flags_map_to_config():
+    from stl_denoise.cli import config_from_args
+
+    args = build_parser().parse_args(
+        ["train", "--out", "x", "--model", "plain", "--gate-factors", "0.2,0.2,0.3,0.5", "--gate-reading", "text",
+         "--bottleneck-channels", "518", "--sigma", "15", "--salt-pepper", "0", "--learning-rate", "1e-5"])
+    config = config_from_args(args)
+    assert config.model == "plain" and config.gate_reading == "text"
+    assert config.gate_factors == (0.2, 0.2, 0.3, 0.5) and config.bottleneck_channels == 518
+    assert (config.sigma, config.salt_pepper, config.learning_rate) == (15.0, 0.0, 1e-5)
+    # Faithful defaults (paper §4.2).
+    defaults = config_from_args(build_parser().parse_args(["train", "--out", "x"]))
+    assert (defaults.batch_size, defaults.steps, defaults.data, defaults.loss) == (10, 10_000, "stl10", "mse")
+    assert defaults.gate_factors == (0.1, 0.2, 0.3, 0.4) and defaults.gate_reading == "equations"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "-5"], "--steps must be positive"),
+    (["--gate-factors", "0.1,0.2,0.3,1.4"], "--gate-factors must lie in [0, 1]"),
+    (["--sigma", "-3"], "--sigma must be in [0, 255]"),
+    (["--data", "/no/such/folder"], "/no/such/folder: no such file or directory"),
+])
+def test_bad_arguments_give_one_line_error(tmp_path, capsys, args, message):
+    code = main(["train", "--out", str(tmp_path / "run"), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing written before validation
+
+
+def test_missing_stl10_fails_fast_in_a_real_process(tmp_path):
+    started = time.monotonic()
+    result = run_cli("train", "--data", "stl10", "--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "run"),
+                     env={"STL_DENOISE_STL10_HOST": "127.0.0.1:9"})
+    assert time.monotonic() - started < 60  # import + a refused connection, not tfds' minutes of retries
+    assert result.returncode == 2
+    assert "STL-10 is not prepared" in result.stderr and "make stl10" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_terminal_is_clean_of_tensorflow_noise():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout
+    assert result.stderr == ""
