@@ -9,6 +9,7 @@ RUNS   ?= runs
 ARGS   ?=
 
 .PHONY: install test train-dsc train-plain stl10 demo
+.PHONY: pretrain-classify train-perceptual figures
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -29,3 +30,20 @@ stl10:
 # Offline: DSC and plain on the bundled photographs, then a Fig. 6-style plot.
 demo:
 	$(CLI) demo --steps $(or $(DEMO_STEPS),300) --seed $(SEED) --out $(RUNS)/demo $(ARGS)
+
+# Paper §4.3 / Figs. 4, 10, 11: the Table 2 classifier from truncated normal and from the
+# DSC denoiser's conv1..conv5, same seed, data and SGD schedule, plus a comparison plot.
+# Offline: make pretrain-classify DATA=digits (scikit-learn's bundled handwritten digits).
+pretrain-classify:
+	$(CLI) pretrain-classify --data $(DATA) --pretrained $(or $(PRETRAINED),$(RUNS)/dsc) --seed $(SEED) $(if $(CLASSIFY_STEPS),--steps $(CLASSIFY_STEPS)) --out $(or $(OUT),$(RUNS)/classify) $(ARGS)
+
+# Paper §4.2 / Fig. 5: the plain 10-layer net trained with the perceptual loss of the
+# truncated-normal classifier; pixel MSE is still logged every step.  Learning rate 1e-8:
+# the perceptual loss is ~1e5 times the pixel MSE and 1e-6 diverges (README).
+train-perceptual:
+	$(CLI) train --model plain --loss perceptual --perceptual-classifier $(or $(CLASSIFIER),$(RUNS)/classify/truncnormal) --learning-rate $(or $(PERCEPTUAL_LR),1e-8) --data $(DATA) --steps $(STEPS) --seed $(SEED) --out $(or $(OUT),$(RUNS)/perceptual) $(ARGS)
+
+# Paper §5: Figs. 4-11 from the run directories the targets above write (figures.md says
+# which run and data made each; a figure whose runs are missing is skipped with a reason).
+figures:
+	$(CLI) figures $(RUNS)/dsc $(RUNS)/plain $(RUNS)/classify $(RUNS)/perceptual --out $(or $(OUT),$(RUNS)/figures) $(ARGS)

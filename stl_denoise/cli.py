@@ -45,6 +45,10 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
         help="iterations between backups (default %(default)s)")
     add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+    add("--loss", choices=["mse", "perceptual"], default=defaults.loss,
+        help="mse: pixel MSE (default, §3.2); perceptual: squared L2 between classifier features (§4.2)")
+    add("--perceptual-classifier", default=defaults.perceptual_classifier,
+        help="classifier run directory whose 1024-d features define the perceptual loss")
 
 
 def config_from_args(args):
@@ -76,6 +80,10 @@ def cmd_demo(args):
         print(f"{model}: mean MSE of the last 100 steps {summary['final_mse_mean_last_100']} "
               f"(first step {summary['first_mse']}), {summary['median_images_per_second']} images/s")
     print(f"wrote {plot_path}")
+    from stl_denoise.figures import FIGURES, draw_figures
+
+    results = draw_figures([runs["dsc"][0], runs["plain"][0]], f"{args.out}/figures")
+    print(f"wrote {', '.join(f for f in FIGURES if 'skipped' not in results[f])} to {args.out}/figures")
 
 
 def cmd_download_stl10(args):
@@ -83,6 +91,112 @@ def cmd_download_stl10(args):
 
     builder = stl10_builder(args.data_dir)
     print(f"STL-10 is prepared in {builder.data_dir}")
+
+
+# --- classifier and transfer (paper §4.2-§4.3, Table 2) -------------------------------
+
+def add_classifier_arguments(parser):
+    from stl_denoise.transfer import ClassifierConfig
+
+    defaults = ClassifierConfig()
+    add = parser.add_argument
+    add("--data", default=defaults.data, choices=["stl10", "digits"],
+        help="stl10: STL-10's labelled splits (default); digits: scikit-learn's bundled digits, offline")
+    add("--data-dir", default=defaults.data_dir, help="TFDS data dir for stl10")
+    add("--labelled-split", choices=["paper", "standard"], default=defaults.labelled_split,
+        help="paper: train on train+test (13k), report on test, as published (default); "
+             "standard: train on train (5k), report on the held-out test (8k)")
+    add("--steps", type=int, default=None, help="iterations (default: one pass over the training images)")
+    add("--batch-size", type=int, default=defaults.batch_size, help="default %(default)s (paper §4.2)")
+    add("--image-size", type=int, default=defaults.image_size, help="input side, multiple of 16 (default %(default)s)")
+    add("--learning-rate", type=float, default=defaults.learning_rate, help="SGD learning rate (default %(default)g)")
+    add("--momentum", type=float, default=defaults.momentum, help="SGD momentum (default %(default)g)")
+    add("--bottleneck-channels", type=int, default=defaults.bottleneck_channels,
+        help="conv5 width (default %(default)s; must match a pretrained denoiser)")
+    add("--kernel-size", type=int, default=defaults.kernel_size, help="default %(default)s")
+    add("--init-stddev", default=defaults.init_stddev, help="truncated-normal std: 'he' (default) or a number")
+    add("--dropout", type=float, default=defaults.dropout, help="dropout after the 1024-unit layer (default %(default)g)")
+    add("--eval-every", type=int, default=defaults.eval_every, help="iterations between held-out accuracy checks")
+    add("--eval-images", type=int, default=defaults.eval_images, help="cap on evaluation images (default %(default)s)")
+    add("--seed", type=int, default=defaults.seed)
+    add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch, help="iterations between backups")
+    add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+
+
+def classifier_config_from_args(args, init):
+    from stl_denoise.transfer import ClassifierConfig
+
+    fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
+    return ClassifierConfig(init=init, **{k: v for k, v in vars(args).items() if k in fields and k != "init"})
+
+
+def _accuracy_line(label, summary):
+    return (f"{label}: held-out accuracy {summary['final_eval_accuracy']:.3f} at step {summary['steps']}, "
+            f"batch accuracy (mean of the last 100 steps) {summary['batch_accuracy_mean_last_100']:.3f}, "
+            f"cross-entropy {summary['first_cross_entropy']:.3g} -> {summary['cross_entropy_mean_last_100']:.3g}")
+
+
+def cmd_transfer(args):
+    from stl_denoise.transfer import train_classifier
+
+    summary = train_classifier(classifier_config_from_args(args, args.init), args.out)
+    print(f"saved {args.out}/classifier.keras")
+    print(_accuracy_line(args.init, summary))
+
+
+def cmd_pretrain_classify(args):
+    from stl_denoise.transfer import pretrain_classify
+
+    summaries, plot_path = pretrain_classify(classifier_config_from_args(args, "truncnormal"), args.pretrained, args.out)
+    for label, summary in summaries.items():
+        print(_accuracy_line(label, summary))
+    print(f"wrote {plot_path}")
+
+
+def add_classifier_commands(sub):
+    transfer = sub.add_parser("transfer", help="train the Table 2 classifier from truncated-normal or denoiser weights (§4.3)")
+    transfer.add_argument("--init", required=True,
+                          help="truncnormal, or a denoiser run directory whose conv1..conv5 initialise the classifier")
+    add_classifier_arguments(transfer)
+    transfer.add_argument("--out", required=True, help="run directory (created; rerun to resume)")
+    transfer.set_defaults(func=cmd_transfer)
+
+    both = sub.add_parser("pretrain-classify",
+                          help="classifier from truncated normal and from a denoiser, same schedule; comparison plot")
+    both.add_argument("--pretrained", default="runs/dsc", help="denoiser run directory (default %(default)s)")
+    add_classifier_arguments(both)
+    both.add_argument("--out", default="runs/classify", help="writes OUT/truncnormal, OUT/pretrained and a plot")
+    both.set_defaults(func=cmd_pretrain_classify)
+
+
+# --- figures (paper §5, Figs. 4-11) ----------------------------------------------------
+
+def _names(text):
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def cmd_figures(args):
+    from stl_denoise.figures import FIGURES, draw_figures
+
+    results = draw_figures(args.runs, args.out, skip_first=args.skip_first, images=args.images, seed=args.seed)
+    drawn = [f for f in FIGURES if "skipped" not in results[f]]
+    print(f"wrote {len(drawn)} of {len(FIGURES)} figures to {args.out}: {', '.join(drawn) or 'none'} "
+          f"(see {args.out}/figures.md)")
+
+
+def add_figures_command(sub):
+    figures = sub.add_parser("figures", help="draw paper Figs. 4-11 from run directories (never trains)")
+    figures.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                         help="denoiser and classifier run directories, or folders of them (runs/classify)")
+    figures.add_argument("--out", required=True, help="folder for fig04.png..fig11.png and figures.md")
+    figures.add_argument("--skip-first", type=int, default=None,
+                         help="Fig. 6: omit the first N iterations (default 1000 as the paper when the run is "
+                              "longer than 2000, else 0)")
+    figures.add_argument("--images", type=_names, default=None,
+                         help="Figs. 7, 8, 9: STL-10 class names (default ship,ship,bird), bundled sample names "
+                              "(default rocket,astronaut,chelsea) or file names in a folder source")
+    figures.add_argument("--seed", type=int, default=0, help="seed of the noise drawn on Figs. 7-9")
+    figures.set_defaults(func=cmd_figures)
 
 
 def build_parser():
@@ -102,6 +216,8 @@ def build_parser():
     download = sub.add_parser("download-stl10", help="download and prepare STL-10 with tensorflow-datasets")
     download.add_argument("--data-dir", default=None)
     download.set_defaults(func=cmd_download_stl10)
+    add_classifier_commands(sub)
+    add_figures_command(sub)
     return parser
 
 

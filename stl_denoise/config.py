@@ -24,7 +24,8 @@ class TrainConfig:
     # Paper gives no learning rate; chosen by a sweep (README, "Learning rate").
     learning_rate: float = 1e-6
     momentum: float = 0.0  # plain SGD, as the paper's "Stochastic Gradient Descent"
-    loss: str = "mse"  # mse on the 0-255 scale (paper §3.2)
+    loss: str = "mse"  # mse on the 0-255 scale (paper §3.2) | perceptual (§4.2)
+    perceptual_classifier: str | None = None  # classifier run dir for loss=perceptual
     gate_factors: tuple = DEFAULT_GATE_FACTORS
     gate_reading: str = "equations"
     bottleneck_channels: int = DEFAULT_BOTTLENECK_CHANNELS
@@ -58,6 +59,9 @@ class TrainConfig:
             (0.0 <= self.salt_pepper <= 1.0, f"--salt-pepper must be in [0, 1], got {self.salt_pepper}"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
+            (self.loss in ("mse", "perceptual"), f"--loss must be mse or perceptual, got {self.loss!r}"),
+            (self.loss != "perceptual" or self.perceptual_classifier,
+             "--loss perceptual needs --perceptual-classifier RUN_DIR (a classifier run, e.g. runs/classify/truncnormal)"),
         ]
         if self.init_stddev != "he":
             try:

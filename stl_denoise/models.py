@@ -31,6 +31,46 @@ def kernel_initializer(init_stddev, seed):
     return keras.initializers.TruncatedNormal(stddev=float(init_stddev), seed=seed)
 
 
+def encoder_specs(bottleneck_channels=DEFAULT_BOTTLENECK_CHANNELS):
+    """(name, filters, stride) of conv1..conv5, shared by Tables 1 and 2."""
+    return ENCODER + (("conv5", bottleneck_channels, 2),)
+
+
+def layer_seeds(seed):
+    """One seed per layer (conv1..conv5, deconv1..deconv5, then heads), or Nones.
+
+    A distinct seed per layer: one shared seed would give equal kernels.
+    """
+    if seed is None:
+        while True:
+            yield None
+    yield from range(seed * 100, seed * 100 + 100)
+
+
+def conv_layer_kwargs(kernel_size, init_stddev, seed):
+    return dict(
+        kernel_size=kernel_size,
+        padding="same",
+        activation="relu",
+        kernel_initializer=kernel_initializer(init_stddev, seed),
+        bias_initializer="zeros",
+    )
+
+
+def encoder_convs(bottleneck_channels=DEFAULT_BOTTLENECK_CHANNELS, kernel_size=3, init_stddev="he", seeds=None):
+    """Fresh Conv2D layers conv1..conv5 (ReLU, strides 1,2,2,2,2).
+
+    The denoiser (Table 1) and the classifier (Table 2) build their encoders
+    here, so their layer names and weight shapes match by construction and
+    transfer (§4.3) can copy weights layer by layer.
+    """
+    seeds = layer_seeds(None) if seeds is None else seeds
+    return [
+        keras.layers.Conv2D(filters, strides=stride, name=name, **conv_layer_kwargs(kernel_size, init_stddev, next(seeds)))
+        for name, filters, stride in encoder_specs(bottleneck_channels)
+    ]
+
+
 def build_denoiser(
     skip_connections=True,
     gate_factors=DEFAULT_GATE_FACTORS,
@@ -52,32 +92,23 @@ def build_denoiser(
     gate_factors = tuple(float(g) for g in gate_factors)
     if len(gate_factors) != len(ENCODER):
         raise ValueError(f"need {len(ENCODER)} gate factors (conv1..conv4), got {len(gate_factors)}")
-    layer_seeds = iter(range(10)) if seed is None else iter(range(seed * 100, seed * 100 + 10))
-
-    def conv_kwargs():
-        # A distinct seed per layer: one shared seed would give equal kernels.
-        return dict(
-            kernel_size=kernel_size,
-            padding="same",
-            activation="relu",
-            kernel_initializer=kernel_initializer(init_stddev, None if seed is None else next(layer_seeds)),
-            bias_initializer="zeros",
-        )
+    seeds = layer_seeds(seed)
+    *gated_convs, conv5 = encoder_convs(bottleneck_channels, kernel_size, init_stddev, seeds)
 
     noisy = keras.Input(shape=(None, None, 3), name="noisy")
     x = noisy
     skips = {}
-    for (layer_name, filters, stride), gate_factor in zip(ENCODER, gate_factors):
-        x = keras.layers.Conv2D(filters, strides=stride, name=layer_name, **conv_kwargs())(x)
+    for conv, gate_factor in zip(gated_convs, gate_factors):
+        x = conv(x)
         if skip_connections:
-            x, skips[SKIP_TARGETS[layer_name]] = GatedSkip(
-                gate_factor, reading=gate_reading, name=f"gate_{layer_name}"
+            x, skips[SKIP_TARGETS[conv.name]] = GatedSkip(
+                gate_factor, reading=gate_reading, name=f"gate_{conv.name}"
             )(x)
-    x = keras.layers.Conv2D(bottleneck_channels, strides=2, name="conv5", **conv_kwargs())(x)
+    x = conv5(x)
     for layer_name, filters, stride in DECODER + (("deconv5", 3, 1),):
         if layer_name in skips:
             x = keras.layers.Add(name=f"merge_{layer_name}")([x, skips[layer_name]])
-        kwargs = conv_kwargs()
+        kwargs = conv_layer_kwargs(kernel_size, init_stddev, next(seeds))
         if layer_name == "deconv5":
             kwargs["activation"] = output_activation
         x = keras.layers.Conv2DTranspose(filters, strides=stride, name=layer_name, **kwargs)(x)

@@ -52,3 +52,57 @@ def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0):
             steps, values = read_curve(run, "mse")
             curves.append((label, steps, values, colour))
     return plot_curves(curves, out_path, "MSE vs iteration (Fig. 6)", "MSE (0-255 scale)", skip_first)
+
+
+def _draw(axes, curves, skip_first=0, markers=False):
+    drawn = []
+    for label, steps, values, colour in curves:
+        kept = [(s, v) for s, v in zip(steps, values) if s > skip_first]
+        xs, ys = [s for s, _ in kept], [v for _, v in kept]
+        if markers:
+            axes.plot(xs, ys, color=colour, label=label, marker="o", markersize=3, linewidth=1.2)
+        else:
+            axes.plot(xs, ys, color=colour, label=label, linewidth=0.8, alpha=0.8)
+        drawn.append((label, xs, ys))
+    return drawn
+
+
+def classifier_curves(runs, column):
+    """(label, steps, values, colour) for each (label, run_dir, colour) that logged ``column``."""
+    curves = []
+    for label, run_dir, colour in runs:
+        steps, values = read_curve(run_dir, column)
+        curves.append((label, steps, values, colour))
+    return curves
+
+
+def plot_classifier_panels(runs, out_path, title):
+    """Cross-entropy (left) and accuracy (right) vs iteration for each run.
+
+    ``runs``: list of (label, run_dir, colour).  The accuracy panel shows the
+    training batch's accuracy (thin) and the periodic held-out accuracy
+    (markers).  Returns {panel: [(label, xs, ys), ...]} as drawn.
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    drawn = {"cross_entropy": _draw(left, classifier_curves(runs, "cross_entropy"))}
+    drawn["accuracy"] = _draw(right, [(f"{label} (batch)", *rest) for label, *rest in classifier_curves(runs, "accuracy")])
+    drawn["eval_accuracy"] = _draw(
+        right, [(f"{label} (held-out)", *rest) for label, *rest in classifier_curves(runs, "eval_accuracy")], markers=True
+    )
+    left.set(title="Cross-entropy", xlabel="iteration", ylabel="cross-entropy (training batch)")
+    right.set(title="Accuracy", xlabel="iteration", ylabel="accuracy", ylim=(0, 1))
+    for axes in (left, right):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(out_path) as temp:
+        figure.savefig(temp, dpi=120, format="png")
+    plt.close(figure)
+    return drawn
+
+
+def plot_classifier_comparison(truncnormal_run, pretrained_run, out_path):
+    """Both initialisations of §4.3 side by side (the `make pretrain-classify` plot)."""
+    runs = [("truncated normal", truncnormal_run, "tab:red"), ("denoiser-pretrained", pretrained_run, "tab:blue")]
+    return plot_classifier_panels(runs, out_path, "Classifier: truncated-normal vs denoiser-pretrained init")

@@ -36,19 +36,33 @@ def denoiser_from_config(config):
     )
 
 
-def build_training_model(denoiser, config):
-    """clean -> noise -> denoiser; fit with y = clean."""
+def build_training_model(denoiser, config, extractor=None):
+    """clean -> noise -> denoiser; fit with y = clean.
+
+    ``extractor`` (for ``config.loss == "perceptual"``) is the frozen feature
+    extractor of the perceptual loss; pixel MSE is still logged every step.
+    """
     clean = keras.Input(shape=(config.crop_size, config.crop_size, 3), name="clean")
     noisy = ImageNoise(config.sigma, config.salt_pepper, seed=config.seed, name="noise")(clean)
     model = keras.Model(clean, denoiser(noisy), name="denoising_trainer")
+    loss, metrics = "mean_squared_error", [cb.BatchMeanSquaredError()]
+    if config.loss == "perceptual":
+        from stl_denoise.perceptual import BatchPerceptualDistance, PerceptualLoss
+
+        loss, metrics = PerceptualLoss(extractor), metrics + [BatchPerceptualDistance(extractor)]
     model.compile(
         optimizer=keras.optimizers.SGD(
             learning_rate=config.learning_rate, momentum=config.momentum, clipnorm=config.clip_norm
         ),
-        loss="mean_squared_error",
-        metrics=[cb.BatchMeanSquaredError()],
+        loss=loss,
+        metrics=metrics,
     )
     return model
+
+
+def metric_columns(config):
+    """metrics.csv columns: pixel MSE always (Fig. 5 plots it under the perceptual loss)."""
+    return ["mse", "perceptual"] if config.loss == "perceptual" else ["mse"]
 
 
 def _epoch_size(config):
@@ -84,13 +98,18 @@ def train(config: TrainConfig, run_dir, verbose=True):
         raise UserError(f"{run_dir}: exists and is not a directory")
     _check_run_dir(run_dir, config)
     source_info = data.describe_source(config.data, config.data_dir)
+    extractor = None
+    if config.loss == "perceptual":  # loaded before anything is written: a bad classifier writes nothing
+        from stl_denoise.perceptual import load_extractor
+
+        extractor = load_extractor(config.perceptual_classifier, config.crop_size)
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {"config": config.to_dict(), "data": source_info, "environment": environment()}
     write_json(run_dir / "config.json", record)
 
     keras.utils.set_random_seed(config.seed)
     denoiser = denoiser_from_config(config)
-    model = build_training_model(denoiser, config)
+    model = build_training_model(denoiser, config, extractor)
     steps_per_epoch = _epoch_size(config)
     epochs = config.steps // steps_per_epoch
     initial_epoch = _restored_epoch(run_dir)
@@ -100,12 +119,13 @@ def train(config: TrainConfig, run_dir, verbose=True):
     ).map(lambda clean: (clean, clean))
 
     step = cb.GlobalStep(steps_per_epoch)
+    step.epoch = initial_epoch  # MetricsCSV.on_train_begin runs before any on_epoch_begin
     nan_stop = cb.StopOnNaN(step)
     callbacks = [
         cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
         cb.EpochTracker(step),
         nan_stop,
-        cb.MetricsCSV(run_dir / "metrics.csv", step, ["mse"], config.batch_size),
+        cb.MetricsCSV(run_dir / "metrics.csv", step, metric_columns(config), config.batch_size),
         cb.DenoiserCheckpoint(denoiser, str(run_dir / "checkpoint.keras")),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),
     ]

@@ -1,0 +1,105 @@
+"""The 10-way classifier of paper Table 2 / §4.2 and its per-batch metrics.
+
+conv1..conv5 are built by ``models.encoder_convs``, the very function that
+builds the denoiser's encoder, so names and shapes match Table 1 and transfer
+(§4.3) can copy weights layer by layer.  Then a 1024-unit fully connected
+layer with dropout and a 10-way softmax.
+"""
+
+import keras
+from keras import ops
+
+from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS, encoder_convs, kernel_initializer, layer_seeds
+
+NUM_CLASSES = 10  # STL-10's classes (and the digits' 0-9 offline)
+FEATURE_UNITS = 1024  # Table 2 "Fully-Connected 1024": the perceptual features
+FEATURE_LAYER = "fc"
+DEFAULT_DROPOUT = 0.5  # the paper gives none; TensorFlow's MNIST tutorial (its likely template) keeps 0.5
+ENCODER_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+
+
+def build_classifier(
+    bottleneck_channels=DEFAULT_BOTTLENECK_CHANNELS,
+    kernel_size=3,
+    init_stddev="he",
+    dropout=DEFAULT_DROPOUT,
+    image_size=64,
+    seed=None,
+    name="classifier",
+):
+    """Table 2: conv1..conv5 -> flatten -> fc (1024, ReLU) -> dropout -> softmax (10).
+
+    Input: [B, image_size, image_size, 3] on the 0-255 scale, like the
+    denoiser, so that transferred encoder weights see what they were trained
+    on.  Output: class probabilities [B, 10].  ``init_stddev`` is the
+    truncated-normal std of every layer ("he" = sqrt(2 / fan_in), as the
+    denoiser; the paper's "truncated normal initialization", §4.3).
+    """
+    seeds = layer_seeds(seed)
+    images = keras.Input(shape=(image_size, image_size, 3), name="images")
+    x = images
+    for conv in encoder_convs(bottleneck_channels, kernel_size, init_stddev, seeds):
+        x = conv(x)
+    # Skip the five decoder seeds so the head's seeds never repeat an encoder's.
+    for _ in range(5):
+        next(seeds)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(
+        FEATURE_UNITS, activation="relu", name=FEATURE_LAYER,
+        kernel_initializer=kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
+    )(x)
+    x = keras.layers.Dropout(dropout, seed=next(seeds), name="dropout")(x)
+    probabilities = keras.layers.Dense(
+        NUM_CLASSES, activation="softmax", name="softmax",
+        kernel_initializer=kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
+    )(x)
+    return keras.Model(images, probabilities, name=name)
+
+
+def feature_extractor(classifier):
+    """The classifier cut after its fully connected layer (1024-d, post-ReLU), frozen."""
+    extractor = keras.Model(classifier.input, classifier.get_layer(FEATURE_LAYER).output, name="perceptual_features")
+    extractor.trainable = False
+    return extractor
+
+
+@keras.saving.register_keras_serializable(package="stl_denoise")
+class BatchCrossEntropy(keras.metrics.Metric):
+    """Cross-entropy of the *current* batch (Keras' loss log is an epoch mean).
+
+    ``mean_b -log p_b[y_b]`` with integer labels y (paper §4.2, one-hot CE).
+    """
+
+    def __init__(self, name="cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        losses = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        self.value.assign(ops.mean(ops.cast(losses, self.dtype)))
+
+    def result(self):
+        return self.value
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package="stl_denoise")
+class BatchAccuracy(keras.metrics.Metric):
+    """Fraction of the *current* batch whose arg-max class equals the label."""
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        predicted = ops.argmax(y_pred, axis=-1)
+        labels = ops.reshape(ops.cast(y_true, predicted.dtype), ops.shape(predicted))
+        self.value.assign(ops.mean(ops.cast(ops.equal(predicted, labels), self.dtype)))
+
+    def result(self):
+        return self.value
+
+    def reset_state(self):
+        self.value.assign(0.0)

@@ -1,0 +1,271 @@
+"""Paper Figures 4-11 from run directories (paper §5); reads runs, never trains.
+
+Run directories are recognised by their ``config.json``: a classifier run
+(``init`` truncnormal or a denoiser) gives Figs. 4, 10, 11; a perceptual-loss
+denoiser Fig. 5; DSC and plain MSE denoisers Fig. 6; the DSC denoiser's model
+Figs. 7-9.  A figure whose inputs are missing is skipped with a reason.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from stl_denoise import plots
+from stl_denoise.io import atomic_path, write_text
+from stl_denoise.noise import add_noise
+
+FIGURES = ("fig04", "fig05", "fig06", "fig07", "fig08", "fig09", "fig10", "fig11")
+RUN_KINDS = ("dsc", "plain", "perceptual", "truncnormal", "pretrained")
+PAPER_SKIP = 1000  # Fig. 6 omits the first 1,000 iterations "due to large range fluctuations"
+FIGURE_SIZE = 96  # STL-10's image size: rows of Figs. 7-9 are shown at 96x96
+BOX = (0.3, 0.6)  # Fig. 9: one noised rectangle, 30-60% of each side
+# Images for Figs. 7, 8, 9: the paper shows a ship, a ship and a bird (STL-10 classes).
+DEFAULT_IMAGES = {"stl10": ("ship", "ship", "bird"), "sample": ("rocket", "astronaut", "chelsea")}
+
+
+def run_kind(run_dir):
+    """dsc | plain | perceptual | truncnormal | pretrained, from config.json."""
+    config = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    if "init" in config:
+        return "truncnormal" if config["init"] == "truncnormal" else "pretrained"
+    if config.get("loss") == "perceptual":
+        return "perceptual"
+    return config["model"]
+
+
+def discover_runs(paths, report=print):
+    """{kind: run_dir} from run directories or their parents (e.g. runs/classify)."""
+    runs = {}
+    for path in map(Path, paths):
+        if not path.is_dir():
+            report(f"skipping {path}: no such run directory")
+            continue
+        candidates = [path] if (path / "config.json").exists() else sorted(
+            child for child in path.iterdir() if (child / "config.json").exists()
+        )
+        if not candidates:
+            report(f"skipping {path}: no config.json (not a run directory)")
+        for run in candidates:
+            if not (run / "metrics.csv").exists():
+                report(f"skipping {run}: no metrics.csv (the run never started)")
+                continue
+            try:
+                kind = run_kind(run)
+            except (ValueError, KeyError) as error:
+                report(f"skipping {run}: unreadable config.json ({type(error).__name__})")
+                continue
+            if kind in runs:
+                report(f"skipping {run}: a {kind} run was already given ({runs[kind]})")
+                continue
+            runs[kind] = run
+    return runs
+
+
+def describe_data(run_dir):
+    """A short 'which data' line from a run's config.json."""
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    data, config = record.get("data", {}), record["config"]
+    kind = data.get("kind", config.get("data"))
+    detail = data.get("split") if "init" in config else data.get("path")
+    steps = record.get("summary", {}).get("steps", config.get("steps"))
+    return f"{kind}{f' ({detail})' if detail else ''}, {steps} steps"
+
+
+def conv1_visualisation(denoiser, noisy):
+    """The paper's undefined "Conv-1 Visualization": conv1's output averaged over its channels.
+
+    ``mean_c ReLU(conv1(noisy))_c`` per pixel, then min-max scaled to 0-255
+    per image for display.  Input [B, H, W, 3] on 0-255; output [B, H, W].
+    """
+    conv1 = keras.Model(denoiser.input, denoiser.get_layer("conv1").output)
+    mean = np.asarray(conv1(noisy)).mean(axis=-1)
+    low = mean.min(axis=(1, 2), keepdims=True)
+    span = mean.max(axis=(1, 2), keepdims=True) - low
+    return np.where(span > 0, (mean - low) / np.where(span > 0, span, 1.0) * 255.0, 0.0)
+
+
+# --- the images of Figs. 7-9 ------------------------------------------------------------
+
+def _square(image, size=FIGURE_SIZE):
+    """Centre square crop resized to size x size, float32 0-255."""
+    from stl_denoise._quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.asarray(image[top : top + side, left : left + side, :3], "float32")
+    return np.clip(tf.image.resize(square, (size, size), method="area").numpy(), 0, 255)
+
+
+def _stl10_by_class(class_names, data_dir):
+    """The first, second, ... test image of each named class (repeats take the next one)."""
+    from stl_denoise.data import stl10_builder
+    from stl_denoise.labelled import stl10_examples
+
+    names = stl10_builder(data_dir).info.features["label"].names
+    wanted = [names.index(name) for name in class_names]
+    found = {index: [] for index in set(wanted)}
+    for image, label in stl10_examples("test", data_dir).as_numpy_iterator():
+        if label in found and len(found[label]) < wanted.count(label):
+            found[label].append(image)
+        if all(len(found[k]) == wanted.count(k) for k in found):
+            break
+    used = {index: 0 for index in found}
+    chosen = []
+    for name, index in zip(class_names, wanted):
+        chosen.append((f"STL-10 test '{name}' #{used[index] + 1}", found[index][used[index]]))
+        used[index] += 1
+    return chosen
+
+
+def chosen_images(source, data_dir=None, names=None):
+    """[(caption, 96x96x3 float image)] for Figs. 7, 8, 9 from a denoiser's data source.
+
+    ``names``: STL-10 class names, bundled sample names, or file paths inside a
+    folder source; by default a ship, a ship, a bird on STL-10 (as the paper).
+    """
+    from stl_denoise import data
+
+    if source == "stl10":
+        return [(caption, _square(image)) for caption, image in _stl10_by_class(names or DEFAULT_IMAGES["stl10"], data_dir)]
+    if source == "sample":
+        photos = data.sample_images()
+        names = names or DEFAULT_IMAGES["sample"]
+        unknown = [n for n in names if n not in photos]
+        if unknown:
+            from stl_denoise.errors import UserError
+
+            raise UserError(f"--images: {unknown[0]!r} is not a bundled sample ({', '.join(photos)})")
+        return [(f"sample '{name}'", _square(photos[name])) for name in names]
+    from PIL import Image
+
+    files = [Path(source) / n for n in names] if names else data.list_image_files(source)[:3]
+    files = (files * 3)[:3]
+    return [(f"file {path.name}", _square(np.asarray(Image.open(path).convert("RGB")))) for path in files]
+
+
+def denoising_row(denoiser, clean, sigma, salt_pepper, seed=0, box=None):
+    """{noisy, conv1, denoised, clean} arrays for one image (the columns of Figs. 7-9)."""
+    noisy = np.asarray(add_noise(clean[None], sigma, salt_pepper, keras.random.SeedGenerator(seed), box=box))
+    return {"noisy": noisy[0], "conv1": conv1_visualisation(denoiser, noisy)[0],
+            "denoised": np.asarray(denoiser(noisy))[0], "clean": clean}
+
+
+def plot_row(row, out_path, title):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 4, figsize=(10, 3))
+    for ax, (key, label) in zip(axes, (("noisy", "Noisy"), ("conv1", "Conv-1 visualisation"),
+                                       ("denoised", "Denoised"), ("clean", "Clean"))):
+        image = np.clip(row[key], 0, 255).astype("uint8")
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+        ax.set_title(label)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(out_path) as temp:
+        figure.savefig(temp, dpi=120, format="png")
+    plt.close(figure)
+    return row
+
+
+# --- figures ------------------------------------------------------------------------------
+
+def fig06_skip(dsc_run, skip_first=None):
+    """Fig. 6 drops the first 1,000 iterations when the run is long enough (> 2,000)."""
+    if skip_first is not None:
+        return skip_first
+    steps, _ = plots.read_curve(dsc_run, "mse")
+    return PAPER_SKIP if steps and steps[-1] > 2 * PAPER_SKIP else 0
+
+
+def _accuracy_figure(runs, out_path, title):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    drawn = {"accuracy": plots._draw(axes, [(f"{label} (training batch)", *rest)
+                                           for label, *rest in plots.classifier_curves(runs, "accuracy")])}
+    drawn["eval_accuracy"] = plots._draw(axes, [(f"{label} (evaluation images)", *rest)
+                                                for label, *rest in plots.classifier_curves(runs, "eval_accuracy")],
+                                         markers=True)
+    axes.set(title=title, xlabel="iteration", ylabel="accuracy", ylim=(0, 1))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_path(out_path) as temp:
+        figure.savefig(temp, dpi=120, format="png")
+    plt.close(figure)
+    return drawn
+
+
+def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=print):
+    """Write fig04.png..fig11.png and figures.md; returns {figure: {"path", "runs", "drawn"} | {"skipped"}}."""
+    out_dir = Path(out_dir)
+    runs = discover_runs(paths, report)
+    results = {}
+
+    def need(figure, *kinds):
+        missing = [k for k in kinds if k not in runs]
+        if missing:
+            results[figure] = {"skipped": f"needs a {' and a '.join(missing)} run"}
+        return not missing
+
+    truncnormal = ("truncated normal", runs.get("truncnormal"), "tab:red")
+    pretrained = ("denoiser-pretrained", runs.get("pretrained"), "tab:blue")
+    if need("fig04", "truncnormal"):
+        results["fig04"] = {"runs": [runs["truncnormal"]], "drawn": _accuracy_figure(
+            [truncnormal], out_dir / "fig04.png", "Fig. 4: accuracy, truncated-normal initialisation")}
+    if need("fig05", "perceptual"):
+        steps, values = plots.read_curve(runs["perceptual"], "mse")
+        results["fig05"] = {"runs": [runs["perceptual"]], "drawn": plots.plot_curves(
+            [("perceptual-loss training", steps, values, "tab:purple")], out_dir / "fig05.png",
+            "Fig. 5: pixel MSE while training with the perceptual loss", "MSE (0-255 scale)")}
+    if need("fig06", "dsc"):
+        skip = fig06_skip(runs["dsc"], skip_first)
+        results["fig06"] = {"runs": [runs["dsc"], runs.get("plain")], "note": f"first {skip} iterations omitted",
+                            "drawn": plots.plot_mse_comparison(runs["dsc"], runs.get("plain"), out_dir / "fig06.png", skip)}
+    if need("fig07", "dsc"):
+        denoiser = keras.saving.load_model(Path(runs["dsc"]) / "model.keras")
+        config = json.loads((Path(runs["dsc"]) / "config.json").read_text())["config"]
+        chosen = chosen_images(config["data"], config.get("data_dir"), images)
+        for figure, (caption, clean), box, what in zip(("fig07", "fig08", "fig09"), chosen, (None, None, BOX),
+                                                       ("noised", "noised", "noised inside a box only")):
+            row = denoising_row(denoiser, clean, config["sigma"], config["salt_pepper"], seed, box)
+            number = int(figure[3:])
+            results[figure] = {"runs": [runs["dsc"]], "note": caption, "drawn": plot_row(
+                row, out_dir / f"{figure}.png", f"Fig. {number}: {caption}, {what} (DSC denoiser)")}
+    else:
+        for figure in ("fig08", "fig09"):
+            results[figure] = results["fig07"]
+    if need("fig10", "pretrained"):
+        curves = [pretrained] + ([truncnormal] if truncnormal[1] else [])
+        drawn = plots.plot_curves(plots.classifier_curves(curves, "cross_entropy"), out_dir / "fig10.png",
+                                  "Fig. 10: cross-entropy, DSC-pretrained vs truncated-normal initialisation",
+                                  "cross-entropy (training batch)")
+        results["fig10"] = {"runs": [r for _, r, _ in curves], "drawn": drawn}
+        results["fig11"] = {"runs": [r for _, r, _ in curves], "drawn": _accuracy_figure(
+            curves, out_dir / "fig11.png", "Fig. 11: accuracy, DSC-pretrained vs truncated-normal initialisation")}
+    else:
+        results["fig11"] = results["fig10"]
+    for figure in FIGURES:
+        if "skipped" in results[figure]:
+            report(f"skipping {figure}: {results[figure]['skipped']}")
+    write_text(out_dir / "figures.md", figures_markdown(results))
+    return results
+
+
+def figures_markdown(results):
+    lines = ["# Figures", "", "| figure | file | runs | data | note |", "| --- | --- | --- | --- | --- |"]
+    for figure in FIGURES:
+        result = results[figure]
+        if "skipped" in result:
+            lines.append(f"| {figure} | — | — | — | skipped: {result['skipped']} |")
+            continue
+        used = [r for r in result["runs"] if r is not None]
+        lines.append(f"| {figure} | {figure}.png | {', '.join(str(r) for r in used)} | "
+                     f"{'; '.join(describe_data(r) for r in used)} | {result.get('note', '')} |")
+    return "\n".join(lines) + "\n"

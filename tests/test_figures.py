@@ -1,0 +1,127 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import stl_denoise  # noqa: F401
+from stl_denoise.cli import main
+from stl_denoise.config import TrainConfig
+from stl_denoise.figures import FIGURES, conv1_visualisation, draw_figures, fig06_skip
+from stl_denoise.models import build_denoiser
+from stl_denoise.plots import read_curve
+from stl_denoise.train import train
+from stl_denoise.transfer import ClassifierConfig, train_classifier
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """Every kind of run the figures read, a few steps each on offline data (runs/ layout of the Makefile)."""
+    runs = tmp_path_factory.mktemp("runs")
+    quick = dict(data="sample", steps=20, steps_per_epoch=10, crop_size=32)
+    train(TrainConfig(model="dsc", **quick), runs / "dsc", verbose=False)
+    train(TrainConfig(model="plain", **quick), runs / "plain", verbose=False)
+    classify = dict(data="digits", image_size=32, steps=20, steps_per_epoch=10, eval_every=10, eval_images=100)
+    train_classifier(ClassifierConfig(init="truncnormal", **classify), runs / "classify" / "truncnormal", verbose=False)
+    train_classifier(ClassifierConfig(init=str(runs / "dsc"), **classify), runs / "classify" / "pretrained", verbose=False)
+    train(TrainConfig(model="plain", loss="perceptual", perceptual_classifier=str(runs / "classify" / "truncnormal"),
+                      learning_rate=1e-8, **quick), runs / "perceptual", verbose=False)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def drawn(tiny_runs):
+    paths = [tiny_runs / name for name in ("dsc", "plain", "classify", "perceptual")]
+    return draw_figures(paths, tiny_runs / "figures", report=lambda message: None)
+
+
+def test_every_figure_file_is_written(tiny_runs, drawn):
+    for figure in FIGURES:
+        assert "skipped" not in drawn[figure], drawn[figure]
+        assert (tiny_runs / "figures" / f"{figure}.png").stat().st_size > 5_000
+    listing = (tiny_runs / "figures" / "figures.md").read_text()
+    for figure in FIGURES:
+        assert f"| {figure} | {figure}.png |" in listing
+    assert "digits (paper)" in listing and "sample" in listing
+
+
+def column(run, name):
+    return read_curve(run, name)
+
+
+def test_plotted_curves_equal_the_logged_metrics(tiny_runs, drawn):
+    classify = tiny_runs / "classify"
+    assert drawn["fig04"]["drawn"]["accuracy"][0][1:] == column(classify / "truncnormal", "accuracy")
+    assert drawn["fig04"]["drawn"]["eval_accuracy"][0][1:] == column(classify / "truncnormal", "eval_accuracy")
+    assert drawn["fig05"]["drawn"][0][1:] == column(tiny_runs / "perceptual", "mse")
+    (dsc_label, *dsc), (plain_label, *plain) = drawn["fig06"]["drawn"]
+    assert (dsc_label, tuple(dsc)) == ("DSC", column(tiny_runs / "dsc", "mse"))
+    assert tuple(plain) == column(tiny_runs / "plain", "mse")
+    pretrained_ce, truncnormal_ce = drawn["fig10"]["drawn"]
+    assert tuple(pretrained_ce[1:]) == column(classify / "pretrained", "cross_entropy")
+    assert tuple(truncnormal_ce[1:]) == column(classify / "truncnormal", "cross_entropy")
+    assert [tuple(c[1:]) for c in drawn["fig11"]["drawn"]["accuracy"]] == [
+        column(classify / "pretrained", "accuracy"), column(classify / "truncnormal", "accuracy")]
+
+
+def test_denoising_rows_come_from_the_saved_dsc_model(tiny_runs, drawn):
+    import keras
+
+    model = keras.saving.load_model(tiny_runs / "dsc" / "model.keras")
+    for figure in ("fig07", "fig08", "fig09"):
+        row = drawn[figure]["drawn"]
+        assert row["clean"].shape == (96, 96, 3) and row["conv1"].shape == (96, 96)
+        np.testing.assert_allclose(row["denoised"], np.asarray(model(row["noisy"][None]))[0], rtol=1e-5, atol=1e-3)
+        assert not np.array_equal(row["noisy"], row["clean"])
+    # Fig. 9 noises one box only: most pixels stay clean.
+    row = drawn["fig09"]["drawn"]
+    untouched = np.all(row["noisy"] == row["clean"], axis=-1).mean()
+    assert 0.5 < untouched < 0.95
+
+
+def test_conv1_visualisation_is_the_scaled_channel_mean(photo_crops):
+    import keras
+
+    model = build_denoiser(seed=0)
+    picture = conv1_visualisation(model, photo_crops[:2])
+    mean = np.asarray(keras.Model(model.input, model.get_layer("conv1").output)(photo_crops[:2])).mean(-1)
+    expected = (mean - mean.min(axis=(1, 2), keepdims=True)) / np.ptp(mean, axis=(1, 2), keepdims=True) * 255
+    np.testing.assert_allclose(picture, expected, rtol=1e-4, atol=1e-3)
+    assert picture.min() == 0.0 and picture.max() == pytest.approx(255.0)
+
+
+def test_fig06_skips_the_first_thousand_only_on_long_runs(tiny_runs):
+    assert fig06_skip(tiny_runs / "dsc") == 0  # 20 steps: nothing to omit
+    assert fig06_skip(tiny_runs / "dsc", 5) == 5
+
+
+def test_missing_runs_are_reported_not_fatal(tiny_runs, tmp_path, capsys):
+    code = main(["figures", str(tiny_runs / "dsc"), str(tmp_path / "no-such-run"), "--out", str(tmp_path / "fig")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"skipping {tmp_path / 'no-such-run'}: no such run directory" in out
+    assert "skipping fig04: needs a truncnormal run" in out and "skipping fig05: needs a perceptual run" in out
+    written = sorted(p.name for p in (tmp_path / "fig").glob("*.png"))
+    assert written == ["fig06.png", "fig07.png", "fig08.png", "fig09.png"]
+    assert "skipped: needs a pretrained run" in (tmp_path / "fig" / "figures.md").read_text()
+
+
+def test_notebook_runs_headless_against_the_tiny_runs(tiny_runs, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = REPO / "notebooks" / "walkthrough.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")  # committed clean
+    monkeypatch.setenv("STL_DENOISE_RUNS", str(tiny_runs))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    outputs = "".join(str(o.get("text", "")) for cell in notebook.cells for o in cell.get("outputs", []))
+    assert "Traceback" not in outputs
+    assert (tiny_runs / "notebook-figures" / "fig06.png").exists()
+    images = sum("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
+    assert images >= 8
