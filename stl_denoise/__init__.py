@@ -9,9 +9,11 @@ from stl_denoise._quiet import import_tensorflow
 import_tensorflow()
 
 from stl_denoise.callbacks import BatchMeanSquaredError  # noqa: E402
+from stl_denoise.classifier import BatchAccuracy, BatchCrossEntropy, build_classifier  # noqa: E402
 from stl_denoise.layers import GatedSkip  # noqa: E402
 from stl_denoise.models import build_denoiser  # noqa: E402
 from stl_denoise.noise import ImageNoise, add_noise  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["GatedSkip", "ImageNoise", "BatchMeanSquaredError", "add_noise", "build_denoiser"]
+__all__ = ["GatedSkip", "ImageNoise", "BatchMeanSquaredError", "add_noise", "build_denoiser",
+           "BatchAccuracy", "BatchCrossEntropy", "build_classifier"]

@@ -131,7 +131,7 @@ def classifier_config_from_args(args, init):
 
 
 def _accuracy_line(label, summary):
-    return (f"{label}: held-out accuracy {summary['final_eval_accuracy']:.3f} at step {summary['steps']}, "
+    return (f"{label}: evaluation accuracy {summary['final_eval_accuracy']:.3f} at step {summary['steps']}, "
             f"batch accuracy (mean of the last 100 steps) {summary['batch_accuracy_mean_last_100']:.3f}, "
             f"cross-entropy {summary['first_cross_entropy']:.3g} -> {summary['cross_entropy_mean_last_100']:.3g}")
 

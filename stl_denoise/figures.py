@@ -69,8 +69,11 @@ def describe_data(run_dir):
     data, config = record.get("data", {}), record["config"]
     kind = data.get("kind", config.get("data"))
     detail = data.get("split") if "init" in config else data.get("path")
-    steps = record.get("summary", {}).get("steps", config.get("steps"))
-    return f"{kind}{f' ({detail})' if detail else ''}, {steps} steps"
+    if "summary" in record:
+        steps = f"{record['summary']['steps']} steps"
+    else:  # still running or stopped: the curves end where metrics.csv ends
+        steps = f"unfinished ({config.get('steps')} steps planned)"
+    return f"{kind}{f' ({detail})' if detail else ''}, {steps}"
 
 
 def conv1_visualisation(denoiser, noisy):

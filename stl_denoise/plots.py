@@ -80,14 +80,14 @@ def plot_classifier_panels(runs, out_path, title):
     """Cross-entropy (left) and accuracy (right) vs iteration for each run.
 
     ``runs``: list of (label, run_dir, colour).  The accuracy panel shows the
-    training batch's accuracy (thin) and the periodic held-out accuracy
+    training batch's accuracy (thin) and the periodic accuracy on the evaluation images
     (markers).  Returns {panel: [(label, xs, ys), ...]} as drawn.
     """
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     drawn = {"cross_entropy": _draw(left, classifier_curves(runs, "cross_entropy"))}
     drawn["accuracy"] = _draw(right, [(f"{label} (batch)", *rest) for label, *rest in classifier_curves(runs, "accuracy")])
     drawn["eval_accuracy"] = _draw(
-        right, [(f"{label} (held-out)", *rest) for label, *rest in classifier_curves(runs, "eval_accuracy")], markers=True
+        right, [(f"{label} (evaluation images)", *rest) for label, *rest in classifier_curves(runs, "eval_accuracy")], markers=True
     )
     left.set(title="Cross-entropy", xlabel="iteration", ylabel="cross-entropy (training batch)")
     right.set(title="Accuracy", xlabel="iteration", ylabel="accuracy", ylim=(0, 1))

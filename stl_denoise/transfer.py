@@ -250,7 +250,8 @@ def pretrain_classify(config: ClassifierConfig, pretrained_run, out_dir, verbose
     out_dir = Path(out_dir)
     runs = {}
     # Check the denoiser first so a bad path fails before ten minutes of truncnormal training.
-    dataclasses.replace(config, init=str(pretrained_run)).validate()
+    checked = dataclasses.replace(config, init=str(pretrained_run)).validate()
+    config = dataclasses.replace(config, steps=checked.steps)  # the same resolved schedule for both
     for label, init in (("truncnormal", TRUNCNORMAL), ("pretrained", str(pretrained_run))):
         run_dir = out_dir / label
         if verbose:
