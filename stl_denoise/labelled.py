@@ -23,7 +23,7 @@ evaluates on the same last 797.
 import numpy as np
 
 from stl_denoise._quiet import import_tensorflow
-from stl_denoise.errors import UserError
+from stl_denoise.errors import DataUnavailableError, UserError
 
 tf = import_tensorflow()
 
@@ -65,7 +65,10 @@ def stl10_examples(tfds_split, data_dir=None):
 
     if "unlabelled" in tfds_split:
         raise UserError(f"STL-10 split {tfds_split!r}: the unlabelled images carry no class and cannot train a classifier")
-    builder = stl10_builder(data_dir)
+    try:
+        builder = stl10_builder(data_dir)
+    except DataUnavailableError as error:
+        raise DataUnavailableError(f"{error}; for the classifier offline use DATA=digits (--data digits)") from None
     examples = builder.as_dataset(split=tfds_split, shuffle_files=False)
     return reject_unlabelled(examples.map(lambda example: (example["image"], example["label"])))
 

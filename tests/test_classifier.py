@@ -114,3 +114,31 @@ def test_unknown_source_and_split():
         labelled.check_source("sample", "paper")
     with pytest.raises(UserError, match="--labelled-split"):
         labelled.check_source("digits", "all")
+
+
+def test_unlabelled_examples_from_tfds_stop_the_classifier_data(monkeypatch, tmp_path):
+    """A labelled split that (wrongly) carried tfds' unlabelled marker -1 is rejected, not trained on."""
+    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+
+    def as_dataset(self, split, **kwargs):
+        labels = np.array([4, -1, 2], "int64")  # -1: how tfds labels STL-10's unlabelled images
+        return tf.data.Dataset.from_tensor_slices({"image": np.zeros((3, 96, 96, 3), "uint8"), "label": labels})
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        batches = labelled.training_batches("stl10", "standard", batch_size=2, data_dir=str(tmp_path))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="unlabelled example"):
+            for _ in batches.take(3):  # 6 examples: every pass over the 3 holds the -1
+                pass
+
+
+def test_make_targets_are_one_cli_call_each():
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    for target, expected in (("pretrain-classify", "-m stl_denoise pretrain-classify --data digits --pretrained runs/dsc"),
+                             ("train-perceptual", "-m stl_denoise train --model plain --loss perceptual"),
+                             ("figures", "-m stl_denoise figures runs/dsc runs/plain runs/classify runs/perceptual")):
+        lines = subprocess.run(["make", "-n", target, "DATA=digits"], cwd=repo, capture_output=True, text=True,
+                               check=True).stdout.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], lines
