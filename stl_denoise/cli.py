@@ -190,8 +190,8 @@ def add_figures_command(sub):
                          help="denoiser and classifier run directories, or folders of them (runs/classify)")
     figures.add_argument("--out", required=True, help="folder for fig04.png..fig11.png and figures.md")
     figures.add_argument("--skip-first", type=int, default=None,
-                         help="Fig. 6: omit the first N iterations (default 1000 as the paper when the run is "
-                              "longer than 2000, else 0)")
+                         help="Fig. 6: omit the first N iterations (default: 1000 as the paper for runs of "
+                              ">= 10000, else the first 10%%)")
     figures.add_argument("--images", type=_names, default=None,
                          help="Figs. 7, 8, 9: STL-10 class names (default ship,ship,bird), bundled sample names "
                               "(default rocket,astronaut,chelsea) or file names in a folder source")

@@ -179,11 +179,16 @@ def plot_row(row, out_path, title):
 # --- figures ------------------------------------------------------------------------------
 
 def fig06_skip(dsc_run, skip_first=None):
-    """Fig. 6 drops the first 1,000 iterations when the run is long enough (> 2,000)."""
+    """Fig. 6 omits the first 1,000 of 10,000 iterations; shorter runs omit their first 10%.
+
+    The paper drops them "due to large range fluctuations"; a 300-step run
+    has the same first-steps spike, so it keeps the paper's proportion.
+    """
     if skip_first is not None:
         return skip_first
     steps, _ = plots.read_curve(dsc_run, "mse")
-    return PAPER_SKIP if steps and steps[-1] > 2 * PAPER_SKIP else 0
+    last = steps[-1] if steps else 0
+    return PAPER_SKIP if last >= 10 * PAPER_SKIP else last // 10
 
 
 def _accuracy_figure(runs, out_path, title):

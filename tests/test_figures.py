@@ -57,8 +57,9 @@ def test_plotted_curves_equal_the_logged_metrics(tiny_runs, drawn):
     assert drawn["fig04"]["drawn"]["eval_accuracy"][0][1:] == column(classify / "truncnormal", "eval_accuracy")
     assert drawn["fig05"]["drawn"][0][1:] == column(tiny_runs / "perceptual", "mse")
     (dsc_label, *dsc), (plain_label, *plain) = drawn["fig06"]["drawn"]
-    assert (dsc_label, tuple(dsc)) == ("DSC", column(tiny_runs / "dsc", "mse"))
-    assert tuple(plain) == column(tiny_runs / "plain", "mse")
+    omitted = 2  # Fig. 6 drops the first 10% of a 20-step run
+    assert dsc_label == "DSC" and dsc == [c[omitted:] for c in column(tiny_runs / "dsc", "mse")]
+    assert plain == [c[omitted:] for c in column(tiny_runs / "plain", "mse")]
     pretrained_ce, truncnormal_ce = drawn["fig10"]["drawn"]
     assert tuple(pretrained_ce[1:]) == column(classify / "pretrained", "cross_entropy")
     assert tuple(truncnormal_ce[1:]) == column(classify / "truncnormal", "cross_entropy")
@@ -92,9 +93,14 @@ def test_conv1_visualisation_is_the_scaled_channel_mean(photo_crops):
     assert picture.min() == 0.0 and picture.max() == pytest.approx(255.0)
 
 
-def test_fig06_skips_the_first_thousand_only_on_long_runs(tiny_runs):
-    assert fig06_skip(tiny_runs / "dsc") == 0  # 20 steps: nothing to omit
+def test_fig06_skips_the_papers_share_of_iterations(tiny_runs, drawn, tmp_path):
+    assert fig06_skip(tiny_runs / "dsc") == 2  # 20 steps: the first 10%, as 1,000 of the paper's 10,000
     assert fig06_skip(tiny_runs / "dsc", 5) == 5
+    assert drawn["fig06"]["drawn"][0][1][0] == 3  # the plot starts after the omitted steps
+    long_run = tmp_path / "long"
+    long_run.mkdir()
+    (long_run / "metrics.csv").write_text("step,mse,seconds\n" + "".join(f"{i},1.0,0.1\n" for i in range(1, 12001)))
+    assert fig06_skip(long_run) == 1000
 
 
 def test_missing_runs_are_reported_not_fatal(tiny_runs, tmp_path, capsys):
