@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,9 +41,9 @@ class BatchMeanSquaredError(keras.metrics.Metric):
 class GlobalStep:
     """Maps Keras' (epoch, batch) to the run's 1-based iteration number."""
 
-    def __init__(self, steps_per_epoch):
+    def __init__(self, steps_per_epoch, initial_epoch=0):
         self.steps_per_epoch = steps_per_epoch
-        self.epoch = 0
+        self.epoch = initial_epoch
 
     def of(self, batch):
         return self.epoch * self.steps_per_epoch + batch + 1
@@ -73,11 +74,7 @@ class MetricsCSV(keras.callbacks.Callback):
         self._file = None
 
     def on_train_begin(self, logs=None):
-        first_step = self.step.of(0)
-        kept = []
-        if self.path.exists():
-            with self.path.open(newline="") as handle:
-                kept = [row for row in csv.DictReader(handle) if int(row["step"]) < first_step]
+        kept = self._rows_before(self.step.of(0))
         with atomic_path(self.path) as temp:
             with open(temp, "w", newline="") as handle:
                 writer = csv.DictWriter(handle, ["step", *self.columns, "seconds"])
@@ -87,6 +84,25 @@ class MetricsCSV(keras.callbacks.Callback):
         self._writer = csv.writer(self._file)
         self._last_time = time.perf_counter()
 
+    def _rows_before(self, first_step):
+        """Rows 1..first_step-1 of an earlier, interrupted session.
+
+        A kill can leave a half-written last line, so rows are kept only while
+        they are complete and numbered 1, 2, 3, ... in order.
+        """
+        if not self.path.exists():
+            return []
+        kept = []
+        with self.path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                complete = None not in row.values()
+                if not complete or not row["step"].isdigit() or int(row["step"]) != len(kept) + 1:
+                    break
+                if int(row["step"]) >= first_step:
+                    break
+                kept.append(row)
+        return kept
+
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
         row = [self.step.of(batch)] + [_format(logs.get(name)) for name in self.columns]
@@ -94,7 +110,9 @@ class MetricsCSV(keras.callbacks.Callback):
         self._last_time = now
 
     def on_epoch_end(self, epoch, logs=None):
+        # Durable before the backup of this epoch is written (callback order).
         self._file.flush()
+        os.fsync(self._file.fileno())
 
     def on_train_end(self, logs=None):
         if self._file:

@@ -45,6 +45,8 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
         help="iterations between backups (default %(default)s)")
     add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+    add("--deterministic", action="store_true", default=defaults.deterministic,
+        help="deterministic TF ops: same seed gives identical metrics.csv (slower)")
 
 
 def config_from_args(args):

@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int = 100  # backup / checkpoint granularity, in iterations
     clip_norm: float | None = None
+    deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
     preset: str = "faithful"
 
     def validate(self):

@@ -77,6 +77,16 @@ class ImageNoise(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    # Keras does not save seed-generator state with the weights; without it a
+    # resumed run would draw different noise than an uninterrupted one.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["seed_state"] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        if "seed_state" in store:
+            self.seed_generator.state.assign(store["seed_state"])
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 
 from stl_denoise import callbacks as cb
+from stl_denoise._quiet import import_tensorflow
 from stl_denoise import data
 from stl_denoise.config import TrainConfig, environment
 from stl_denoise.errors import TrainingDivergedError, UserError
@@ -89,6 +90,8 @@ def train(config: TrainConfig, run_dir, verbose=True):
     write_json(run_dir / "config.json", record)
 
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        import_tensorflow().config.experimental.enable_op_determinism()
     denoiser = denoiser_from_config(config)
     model = build_training_model(denoiser, config)
     steps_per_epoch = _epoch_size(config)
@@ -99,14 +102,16 @@ def train(config: TrainConfig, run_dir, verbose=True):
         skip_batches=initial_epoch * steps_per_epoch,
     ).map(lambda clean: (clean, clean))
 
-    step = cb.GlobalStep(steps_per_epoch)
+    step = cb.GlobalStep(steps_per_epoch, initial_epoch)
     nan_stop = cb.StopOnNaN(step)
+    # Order matters at epoch ends: metrics are flushed before the backup that
+    # declares their steps done, so a resumed run has no gap.
     callbacks = [
-        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
         cb.EpochTracker(step),
         nan_stop,
         cb.MetricsCSV(run_dir / "metrics.csv", step, ["mse"], config.batch_size),
         cb.DenoiserCheckpoint(denoiser, str(run_dir / "checkpoint.keras")),
+        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),
     ]
     if verbose:
