@@ -36,6 +36,7 @@ class TrainConfig:
     steps_per_epoch: int = 100  # backup / checkpoint granularity, in iterations
     clip_norm: float | None = None
     deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
+    strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
     preset: str = "faithful"
 
     def validate(self):
@@ -59,6 +60,8 @@ class TrainConfig:
             (0.0 <= self.salt_pepper <= 1.0, f"--salt-pepper must be in [0, 1], got {self.salt_pepper}"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
+            (self.strategy in ("none", "mirrored", "multiworker"),
+             f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),
         ]
         if self.init_stddev != "he":
             try:

@@ -17,6 +17,7 @@ from stl_denoise import callbacks as cb
 from stl_denoise._quiet import import_tensorflow
 from stl_denoise import data
 from stl_denoise.config import TrainConfig, environment
+from stl_denoise.distribute import check_global_batch, make_strategy, strategy_scope
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.models import build_denoiser
@@ -92,8 +93,11 @@ def train(config: TrainConfig, run_dir, verbose=True):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         import_tensorflow().config.experimental.enable_op_determinism()
-    denoiser = denoiser_from_config(config)
-    model = build_training_model(denoiser, config)
+    strategy = make_strategy(config.strategy)
+    check_global_batch(strategy, config.batch_size)
+    with strategy_scope(strategy):
+        denoiser = denoiser_from_config(config)
+        model = build_training_model(denoiser, config)
     steps_per_epoch = _epoch_size(config)
     epochs = config.steps // steps_per_epoch
     initial_epoch = _restored_epoch(run_dir)
@@ -107,6 +111,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
     # Order matters at epoch ends: metrics are flushed before the backup that
     # declares their steps done, so a resumed run has no gap.
     callbacks = [
+        cb.ResetEachBatch(),
         cb.EpochTracker(step),
         nan_stop,
         cb.MetricsCSV(run_dir / "metrics.csv", step, ["mse"], config.batch_size),
