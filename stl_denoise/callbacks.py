@@ -29,15 +29,32 @@ class BatchMeanSquaredError(keras.metrics.MeanSquaredError):
 
 
 class ResetEachBatch(keras.callbacks.Callback):
+    """Reset per-batch metrics before each step; log their global value after it.
+
+    Under tf.distribute the value Keras logs is computed inside replica 0
+    (its own half of the batch); reading ``result()`` here, outside the
+    step, sums the metric's variables over all replicas.  Must come first
+    among the callbacks: the others read the corrected ``logs``.
+    """
+
     def __init__(self, metric_names=("mse",)):
         super().__init__()
         self.metric_names = metric_names
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def _metrics(self):
         for metric in self.model.metrics:
             for inner in getattr(metric, "metrics", [metric]):  # compiled metrics are nested
                 if inner.name in self.metric_names:
-                    inner.reset_state()
+                    yield inner
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for metric in self._metrics():
+            metric.reset_state()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None and self.model.distribute_strategy.num_replicas_in_sync > 1:
+            for metric in self._metrics():
+                logs[metric.name] = float(metric.result())
 
 
 class GlobalStep:

@@ -181,7 +181,10 @@ def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, sk
     """
     images, count = source_images(source, crop_size, data_dir)
     shuffle_buffer = min(count or 10_000, 10_000)
-    stream = images.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    # One fixed order per seed: with reshuffling, every extra iterator that
+    # Keras or tf.distribute opens would silently change the data order.
+    # Crops still differ between passes (their seed is the element index).
+    stream = images.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False).repeat()
     stream = stream.enumerate().skip(skip_batches * batch_size)
 
     def crop(index, image):
