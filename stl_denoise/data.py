@@ -215,5 +215,18 @@ def describe_source(source, data_dir=None):
         return {"kind": "stl10", "split": "unlabelled", "tfds": tfds.__version__,
                 "data_dir": data_dir or os.environ.get("TFDS_DATA_DIR")}
     files = list_image_files(source)
-    return {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files)}
+    return {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files),
+            "sha256": folder_hash(source, files)}
+
+
+def folder_hash(folder, files):
+    """SHA-256 over relative paths and bytes: names the exact training data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = Path(folder)
+    for path in files:
+        digest.update(str(path.relative_to(root) if root.is_dir() else path.name).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 

@@ -55,3 +55,14 @@ def test_sigkill_then_rerun_finishes_exactly(tmp_path):
     straight_mse = [row["mse"] for row in read_metrics(straight / "metrics.csv")]
     resumed_mse = [row["mse"] for row in read_metrics(killed / "metrics.csv")]
     assert straight_mse == resumed_mse
+
+
+def test_same_seed_same_metrics_other_seed_differs(tmp_path):
+    runs = {}
+    for name, seed in (("a", "5"), ("b", "5"), ("c", "6")):
+        command = [sys.executable, "-m", "stl_denoise", "train", "--data", "sample", "--steps", "15",
+                   "--steps-per-epoch", "5", "--deterministic", "--seed", seed, "--out", str(tmp_path / name)]
+        assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+        runs[name] = [row["mse"] for row in read_metrics(tmp_path / name / "metrics.csv")]
+    assert runs["a"] == runs["b"]
+    assert runs["a"] != runs["c"]
