@@ -8,7 +8,7 @@ SEED   ?= 0
 RUNS   ?= runs
 ARGS   ?=
 
-.PHONY: install test train-dsc train-plain stl10 demo
+.PHONY: install test train-dsc train-plain stl10 demo bench
 .PHONY: pretrain-classify train-perceptual figures
 
 install:
@@ -30,6 +30,10 @@ stl10:
 # Offline: DSC and plain on the bundled photographs, then a Fig. 6-style plot.
 demo:
 	$(CLI) demo --steps $(or $(DEMO_STEPS),300) --seed $(SEED) --out $(RUNS)/demo $(ARGS)
+
+# Speed, memory and distance from the hardware; writes benchmarks/results.json.
+bench:
+	$(PYTHON) benchmarks/bench.py $(ARGS)
 
 # Paper §4.3 / Figs. 4, 10, 11: the Table 2 classifier from truncated normal and from the
 # DSC denoiser's conv1..conv5, same seed, data and SGD schedule, plus a comparison plot.

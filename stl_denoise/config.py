@@ -36,6 +36,8 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int = 100  # backup / checkpoint granularity, in iterations
     clip_norm: float | None = None
+    deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
+    strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
     preset: str = "faithful"
 
     def validate(self):
@@ -62,6 +64,8 @@ class TrainConfig:
             (self.loss in ("mse", "perceptual"), f"--loss must be mse or perceptual, got {self.loss!r}"),
             (self.loss != "perceptual" or self.perceptual_classifier,
              "--loss perceptual needs --perceptual-classifier RUN_DIR (a classifier run, e.g. runs/classify/truncnormal)"),
+            (self.strategy in ("none", "mirrored", "multiworker"),
+             f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),
         ]
         if self.init_stddev != "he":
             try:

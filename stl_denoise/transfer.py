@@ -197,15 +197,15 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
         config.data, config.labelled_split, config.batch_size, config.image_size, config.seed, config.data_dir,
         skip_batches=initial_epoch * steps_per_epoch,
     )
-    step = cb.GlobalStep(steps_per_epoch)
-    step.epoch = initial_epoch  # MetricsCSV.on_train_begin runs before any on_epoch_begin
+    step = cb.GlobalStep(steps_per_epoch, initial_epoch)
     nan_stop = cb.StopOnNaN(step, metric="cross_entropy")
+    # As in train.py: metrics are flushed before the backup that declares their steps done.
     callbacks = [
-        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
         cb.EpochTracker(step),
         nan_stop,
         HeldOutAccuracy(eval_images, eval_labels, step, config.eval_every, config.steps),
         cb.MetricsCSV(run_dir / "metrics.csv", step, COLUMNS, config.batch_size),
+        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
     ]
     if verbose:
         callbacks.append(cb.ProgressBar(step, config.steps, metric="cross_entropy"))
