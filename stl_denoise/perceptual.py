@@ -56,19 +56,17 @@ class PerceptualLoss(keras.losses.Loss):
         return feature_distance(self.extractor, y_true, y_pred)
 
 
-class BatchPerceptualDistance(keras.metrics.Metric):
-    """The perceptual loss of the *current* batch, logged per iteration as ``perceptual``."""
+class BatchPerceptualDistance(keras.metrics.Mean):
+    """The perceptual loss of the *current* batch, logged per iteration as ``perceptual``.
+
+    A mean over the batch's images, reset before every step by
+    ``callbacks.ResetEachBatch`` (like ``BatchMeanSquaredError``), so that
+    under tf.distribute it sums over all replicas, not replica 0's share.
+    """
 
     def __init__(self, extractor, name="perceptual", **kwargs):
         super().__init__(name=name, **kwargs)
         self.extractor = extractor
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        self.value.assign(ops.cast(ops.mean(feature_distance(self.extractor, y_true, y_pred)), self.dtype))
-
-    def result(self):
-        return self.value
-
-    def reset_state(self):
-        self.value.assign(0.0)
+        return super().update_state(feature_distance(self.extractor, y_true, y_pred), sample_weight)

@@ -130,7 +130,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
     # Order matters at epoch ends: metrics are flushed before the backup that
     # declares their steps done, so a resumed run has no gap.
     callbacks = [
-        cb.ResetEachBatch(),
+        cb.ResetEachBatch(metric_columns(config)),
         cb.EpochTracker(step),
         nan_stop,
         cb.MetricsCSV(run_dir / "metrics.csv", step, metric_columns(config), config.batch_size),

@@ -85,3 +85,23 @@ def test_bad_classifier_runs_are_clear_errors(classifier_run, tmp_path):
 def test_extractor_of_a_built_classifier_matches_loaded(classifier_run, photo_crops):
     built = feature_extractor(keras.saving.load_model(classifier_run / "classifier.keras"))
     np.testing.assert_allclose(np.asarray(built(photo_crops[:1])), np.asarray(load_extractor(classifier_run, 64)(photo_crops[:1])))
+
+
+def test_logged_perceptual_value_is_the_batchs_own(classifier_run, photo_crops):
+    """With noise off and a vanishing learning rate each batch's loss is known; a running mean would differ."""
+    from stl_denoise import callbacks as cb
+    from stl_denoise.perceptual import feature_distance
+
+    config = TrainConfig(model="plain", loss="perceptual", perceptual_classifier=str(classifier_run),
+                         sigma=0.0, salt_pepper=0.0, learning_rate=1e-30, seed=0)
+    extractor = load_extractor(classifier_run, 64)
+    denoiser = build_denoiser(skip_connections=False, seed=0)
+    model = build_training_model(denoiser, config, extractor)
+    batches = [photo_crops[:3], photo_crops[3:6]]
+    expected = [float(np.mean(feature_distance(extractor, b, denoiser(b)))) for b in batches]
+    logged = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: logged.append(logs["perceptual"]))
+    model.fit(photo_crops[:6], photo_crops[:6], batch_size=3, shuffle=False, verbose=0,
+              callbacks=[cb.ResetEachBatch(["mse", "perceptual"]), record])
+    np.testing.assert_allclose(logged, expected, rtol=1e-4)
+    assert abs(expected[0] - expected[1]) > 1e-3 * expected[0]  # the check can tell batch from running mean
