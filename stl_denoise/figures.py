@@ -21,6 +21,8 @@ RUN_KINDS = ("dsc", "plain", "perceptual", "truncnormal", "pretrained")
 PAPER_SKIP = 1000  # Fig. 6 omits the first 1,000 iterations "due to large range fluctuations"
 FIGURE_SIZE = 96  # STL-10's image size: rows of Figs. 7-9 are shown at 96x96
 BOX = (0.3, 0.6)  # Fig. 9: one noised rectangle, 30-60% of each side
+# STL-10's label order (its class_names.txt); tfds' label i is STL10_CLASSES[i].
+STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
 # Images for Figs. 7, 8, 9: the paper shows a ship, a ship and a bird (STL-10 classes).
 DEFAULT_IMAGES = {"stl10": ("ship", "ship", "bird"), "sample": ("rocket", "astronaut", "chelsea")}
 
@@ -108,7 +110,13 @@ def _stl10_by_class(class_names, data_dir):
     from stl_denoise.data import stl10_builder
     from stl_denoise.labelled import stl10_examples
 
-    names = stl10_builder(data_dir).info.features["label"].names
+    from stl_denoise.errors import UserError
+
+    stl10_builder(data_dir)  # fails fast, with the fix, when STL-10 is not prepared
+    names = STL10_CLASSES
+    unknown = [name for name in class_names if name not in names]
+    if unknown:
+        raise UserError(f"--images: {unknown[0]!r} is not an STL-10 class ({', '.join(names)})")
     wanted = [names.index(name) for name in class_names]
     found = {index: [] for index in set(wanted)}
     for image, label in stl10_examples("test", data_dir).as_numpy_iterator():
@@ -116,6 +124,9 @@ def _stl10_by_class(class_names, data_dir):
             found[label].append(image)
         if all(len(found[k]) == wanted.count(k) for k in found):
             break
+    short = [names[k] for k in found if len(found[k]) < wanted.count(k)]
+    if short:
+        raise UserError(f"the STL-10 test split has too few {short[0]!r} images for Figs. 7-9")
     used = {index: 0 for index in found}
     chosen = []
     for name, index in zip(class_names, wanted):

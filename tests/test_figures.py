@@ -130,3 +130,28 @@ def test_notebook_runs_headless_against_the_tiny_runs(tiny_runs, monkeypatch):
     assert (tiny_runs / "notebook-figures" / "fig06.png").exists()
     images = sum("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
     assert images >= 8
+
+
+def test_stl10_images_are_chosen_by_class(monkeypatch, tmp_path):
+    import tensorflow_datasets as tfds
+
+    from stl_denoise import data
+    from stl_denoise.errors import UserError
+    from stl_denoise.figures import STL10_CLASSES as names
+    from stl_denoise.figures import chosen_images
+
+    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    with tfds.testing.mock_data(num_examples=80):
+        chosen = chosen_images("stl10", str(tmp_path))
+        examples = list(data.stl10_builder(str(tmp_path)).as_dataset(split="test").as_numpy_iterator())
+        labels = [int(example["label"]) for example in examples]
+        with pytest.raises(UserError, match="'whale' is not an STL-10 class"):
+            chosen_images("stl10", str(tmp_path), ("whale",))
+    assert [caption for caption, _ in chosen] == [
+        "STL-10 test 'ship' #1", "STL-10 test 'ship' #2", "STL-10 test 'bird' #1"]
+    assert all(image.shape == (96, 96, 3) for _, image in chosen)
+    assert labels.count(names.index("ship")) >= 2 and names.index("bird") in labels
+    ships = [e["image"] for e in examples if e["label"] == names.index("ship")]
+    birds = [e["image"] for e in examples if e["label"] == names.index("bird")]
+    for (_, image), expected in zip(chosen, (ships[0], ships[1], birds[0])):
+        np.testing.assert_allclose(image, expected, atol=1e-3)  # 96x96 already: shown as is
