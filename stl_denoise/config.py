@@ -37,6 +37,7 @@ class TrainConfig:
     clip_norm: float | None = None
     deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
     strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
+    jit_compile: str = "auto"  # XLA: auto = on with a GPU, off on CPU (measured, docs/performance.md)
     preset: str = "faithful"
 
     def validate(self):
@@ -60,6 +61,7 @@ class TrainConfig:
             (0.0 <= self.salt_pepper <= 1.0, f"--salt-pepper must be in [0, 1], got {self.salt_pepper}"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
+            (self.jit_compile in ("auto", "on", "off"), f"--jit-compile must be auto, on or off, got {self.jit_compile!r}"),
             (self.strategy in ("none", "mirrored", "multiworker"),
              f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),
         ]

@@ -49,8 +49,17 @@ def build_training_model(denoiser, config):
         ),
         loss="mean_squared_error",
         metrics=[cb.BatchMeanSquaredError()],
+        jit_compile=resolve_jit_compile(config.jit_compile),
     )
     return model
+
+
+def resolve_jit_compile(setting):
+    """XLA on GPUs; off on CPUs, where TF's oneDNN kernels run this net faster
+    than XLA's CPU code (docs/performance.md).  Keras' own "auto" means on."""
+    if setting == "auto":
+        return bool(import_tensorflow().config.list_logical_devices("GPU"))
+    return setting == "on"
 
 
 def _epoch_size(config):
