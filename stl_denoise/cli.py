@@ -51,6 +51,8 @@ def add_train_arguments(parser, defaults=DEFAULTS):
         help="classifier run directory whose 1024-d features define the perceptual loss")
     add("--deterministic", action="store_true", default=defaults.deterministic,
         help="deterministic TF ops: same seed gives identical metrics.csv (slower)")
+    add("--jit-compile", choices=["auto", "on", "off"], default=defaults.jit_compile,
+        help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
     add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
         help="tf.distribute over all GPUs (mirrored) or TF_CONFIG workers (multiworker); --batch-size is global")
 

@@ -38,6 +38,7 @@ class TrainConfig:
     clip_norm: float | None = None
     deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
     strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
+    jit_compile: str = "auto"  # XLA: auto = on with a GPU, off on CPU (measured, docs/performance.md)
     preset: str = "faithful"
 
     def validate(self):
@@ -64,6 +65,7 @@ class TrainConfig:
             (self.loss in ("mse", "perceptual"), f"--loss must be mse or perceptual, got {self.loss!r}"),
             (self.loss != "perceptual" or self.perceptual_classifier,
              "--loss perceptual needs --perceptual-classifier RUN_DIR (a classifier run, e.g. runs/classify/truncnormal)"),
+            (self.jit_compile in ("auto", "on", "off"), f"--jit-compile must be auto, on or off, got {self.jit_compile!r}"),
             (self.strategy in ("none", "mirrored", "multiworker"),
              f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),
         ]

@@ -58,6 +58,7 @@ def build_training_model(denoiser, config, extractor=None):
         ),
         loss=loss,
         metrics=metrics,
+        jit_compile=resolve_jit_compile(config.jit_compile),
     )
     return model
 
@@ -65,6 +66,14 @@ def build_training_model(denoiser, config, extractor=None):
 def metric_columns(config):
     """metrics.csv columns: pixel MSE always (Fig. 5 plots it under the perceptual loss)."""
     return ["mse", "perceptual"] if config.loss == "perceptual" else ["mse"]
+
+
+def resolve_jit_compile(setting):
+    """XLA on GPUs; off on CPUs, where TF's oneDNN kernels run this net faster
+    than XLA's CPU code (docs/performance.md).  Keras' own "auto" means on."""
+    if setting == "auto":
+        return bool(import_tensorflow().config.list_logical_devices("GPU"))
+    return setting == "on"
 
 
 def _epoch_size(config):

@@ -168,7 +168,7 @@ def _prepare_run_dir(run_dir, config):
 
 def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
     """Train (or resume) one classifier run; returns its summary (also in config.json)."""
-    from stl_denoise.train import BACKUP_DIR, _epoch_size, _restored_epoch
+    from stl_denoise.train import BACKUP_DIR, _epoch_size, _restored_epoch, resolve_jit_compile
 
     config.validate()
     run_dir = Path(run_dir)
@@ -190,6 +190,7 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
         ),
         loss="sparse_categorical_crossentropy",
         metrics=[BatchCrossEntropy(), BatchAccuracy()],
+        jit_compile=resolve_jit_compile("auto"),  # XLA only on GPUs, as the denoiser (docs/performance.md)
     )
     steps_per_epoch = _epoch_size(config)
     initial_epoch = _restored_epoch(run_dir)
