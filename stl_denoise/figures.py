@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from stl_denoise import plots
+from stl_denoise.errors import UserError
 from stl_denoise.io import atomic_path, write_text
 from stl_denoise.noise import add_noise
 
@@ -110,8 +111,6 @@ def _stl10_by_class(class_names, data_dir):
     from stl_denoise.data import stl10_builder
     from stl_denoise.labelled import stl10_examples
 
-    from stl_denoise.errors import UserError
-
     stl10_builder(data_dir)  # fails fast, with the fix, when STL-10 is not prepared
     names = STL10_CLASSES
     unknown = [name for name in class_names if name not in names]
@@ -150,8 +149,6 @@ def chosen_images(source, data_dir=None, names=None):
         names = names or DEFAULT_IMAGES["sample"]
         unknown = [n for n in names if n not in photos]
         if unknown:
-            from stl_denoise.errors import UserError
-
             raise UserError(f"--images: {unknown[0]!r} is not a bundled sample ({', '.join(photos)})")
         return [(f"sample '{name}'", _square(photos[name])) for name in names]
     from PIL import Image
@@ -247,10 +244,19 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
         skip = fig06_skip(runs["dsc"], skip_first)
         results["fig06"] = {"runs": [runs["dsc"], runs.get("plain")], "note": f"first {skip} iterations omitted",
                             "drawn": plots.plot_mse_comparison(runs["dsc"], runs.get("plain"), out_dir / "fig06.png", skip)}
+    chosen = None
     if need("fig07", "dsc"):
-        denoiser = keras.saving.load_model(Path(runs["dsc"]) / "model.keras")
+        model_path = Path(runs["dsc"]) / "model.keras"
         config = json.loads((Path(runs["dsc"]) / "config.json").read_text())["config"]
-        chosen = chosen_images(config["data"], config.get("data_dir"), images)
+        if not model_path.exists():
+            results["fig07"] = {"skipped": f"{model_path} is missing (the run has not finished)"}
+        else:
+            try:
+                chosen = chosen_images(config["data"], config.get("data_dir"), images)
+            except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
+                results["fig07"] = {"skipped": f"no images for Figs. 7-9: {error}"}
+    if chosen is not None:
+        denoiser = keras.saving.load_model(model_path)
         for figure, (caption, clean), box, what in zip(("fig07", "fig08", "fig09"), chosen, (None, None, BOX),
                                                        ("noised", "noised", "noised inside a box only")):
             row = denoising_row(denoiser, clean, config["sigma"], config["salt_pepper"], seed, box)

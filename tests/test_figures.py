@@ -155,3 +155,18 @@ def test_stl10_images_are_chosen_by_class(monkeypatch, tmp_path):
     birds = [e["image"] for e in examples if e["label"] == names.index("bird")]
     for (_, image), expected in zip(chosen, (ships[0], ships[1], birds[0])):
         np.testing.assert_allclose(image, expected, atol=1e-3)  # 96x96 already: shown as is
+
+
+def test_unfinished_or_unimageable_runs_skip_figs_7_to_9(tiny_runs, tmp_path):
+    import shutil
+
+    unfinished = tmp_path / "dsc"
+    shutil.copytree(tiny_runs / "dsc", unfinished)
+    (unfinished / "model.keras").unlink()
+    messages = []
+    results = draw_figures([unfinished], tmp_path / "fig", report=messages.append)
+    assert "fig06" in [f for f in FIGURES if "skipped" not in results[f]]
+    assert any(m.startswith("skipping fig07:") and "model.keras is missing" in m for m in messages)
+    results = draw_figures([tiny_runs / "dsc"], tmp_path / "fig2", images=("unicorn",), report=messages.append)
+    assert "'unicorn' is not a bundled sample" in results["fig09"]["skipped"]
+    assert not (tmp_path / "fig2" / "fig07.png").exists()
