@@ -64,42 +64,22 @@ def feature_extractor(classifier):
 
 
 @keras.saving.register_keras_serializable(package="stl_denoise")
-class BatchCrossEntropy(keras.metrics.Metric):
-    """Cross-entropy of the *current* batch (Keras' loss log is an epoch mean).
+class BatchCrossEntropy(keras.metrics.SparseCategoricalCrossentropy):
+    """Cross-entropy of the *current* batch (with ``callbacks.ResetEachBatch``).
 
     ``mean_b -log p_b[y_b]`` with integer labels y (paper §4.2, one-hot CE).
+    Keras' loss log is an epoch mean; a mean metric reset before every step is
+    the batch's own value, summed correctly across tf.distribute replicas.
     """
 
     def __init__(self, name="cross_entropy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        losses = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
-        self.value.assign(ops.mean(ops.cast(losses, self.dtype)))
-
-    def result(self):
-        return self.value
-
-    def reset_state(self):
-        self.value.assign(0.0)
 
 
 @keras.saving.register_keras_serializable(package="stl_denoise")
-class BatchAccuracy(keras.metrics.Metric):
+class BatchAccuracy(keras.metrics.SparseCategoricalAccuracy):
     """Fraction of the *current* batch whose arg-max class equals the label."""
 
     def __init__(self, name="accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        predicted = ops.argmax(y_pred, axis=-1)
-        labels = ops.reshape(ops.cast(y_true, predicted.dtype), ops.shape(predicted))
-        self.value.assign(ops.mean(ops.cast(ops.equal(predicted, labels), self.dtype)))
-
-    def result(self):
-        return self.value
-
-    def reset_state(self):
-        self.value.assign(0.0)

@@ -128,6 +128,8 @@ def add_classifier_arguments(parser):
     add("--seed", type=int, default=defaults.seed)
     add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch, help="iterations between backups")
     add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+    add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
+        help="tf.distribute over all GPUs or TF_CONFIG workers; --batch-size is global")
 
 
 def classifier_config_from_args(args, init):

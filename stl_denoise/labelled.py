@@ -115,7 +115,9 @@ def training_batches(source, split, batch_size, image_size=64, seed=0, data_dir=
     from stl_denoise.data import _crop
 
     examples, count = _examples(source, split, "train", image_size, data_dir)
-    stream = examples.shuffle(min(count or 13_000, 13_000), seed=seed, reshuffle_each_iteration=True).repeat()
+    # A fixed order per seed (as data.training_dataset): reshuffling would change
+    # the order whenever Keras or tf.distribute opens another iterator.
+    stream = examples.shuffle(min(count or 13_000, 13_000), seed=seed, reshuffle_each_iteration=False).repeat()
     stream = stream.enumerate().skip(skip_batches * batch_size)
 
     def crop(index, example):

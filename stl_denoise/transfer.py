@@ -24,6 +24,7 @@ from stl_denoise import callbacks as cb
 from stl_denoise import labelled
 from stl_denoise.classifier import ENCODER_LAYERS, BatchAccuracy, BatchCrossEntropy, build_classifier
 from stl_denoise.config import environment
+from stl_denoise.distribute import STRATEGIES, check_global_batch, make_strategy, strategy_scope
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS
@@ -58,6 +59,7 @@ class ClassifierConfig:
     seed: int = 0
     steps_per_epoch: int = 100
     clip_norm: float | None = None
+    strategy: str = "none"  # none | mirrored | multiworker; --batch-size is global (README)
 
     def validate(self):
         labelled.check_source(self.data, self.labelled_split)
@@ -72,6 +74,7 @@ class ClassifierConfig:
             (self.eval_images > 0, "--eval-images must be positive"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -175,7 +178,10 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
     _prepare_run_dir(run_dir, config)
     source_info = labelled.describe(config.data, config.labelled_split, config.data_dir)
     keras.utils.set_random_seed(config.seed)
-    classifier = classifier_from_config(config)  # before any file is written: a bad --init writes nothing
+    strategy = make_strategy(config.strategy)
+    check_global_batch(strategy, config.batch_size)
+    with strategy_scope(strategy):
+        classifier = classifier_from_config(config)  # before any file is written: a bad --init writes nothing
     eval_images, eval_labels = labelled.evaluation_arrays(
         config.data, config.labelled_split, config.image_size, config.data_dir, limit=config.eval_images
     )
@@ -184,14 +190,15 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
               "environment": environment()}
     write_json(run_dir / "config.json", record)
 
-    classifier.compile(
-        optimizer=keras.optimizers.SGD(
-            learning_rate=config.learning_rate, momentum=config.momentum, clipnorm=config.clip_norm
-        ),
-        loss="sparse_categorical_crossentropy",
-        metrics=[BatchCrossEntropy(), BatchAccuracy()],
-        jit_compile=resolve_jit_compile("auto"),  # XLA only on GPUs, as the denoiser (docs/performance.md)
-    )
+    with strategy_scope(strategy):
+        classifier.compile(
+            optimizer=keras.optimizers.SGD(
+                learning_rate=config.learning_rate, momentum=config.momentum, clipnorm=config.clip_norm
+            ),
+            loss="sparse_categorical_crossentropy",
+            metrics=[BatchCrossEntropy(), BatchAccuracy()],
+            jit_compile=resolve_jit_compile("auto"),  # XLA only on GPUs, as the denoiser (docs/performance.md)
+        )
     steps_per_epoch = _epoch_size(config)
     initial_epoch = _restored_epoch(run_dir)
     dataset = labelled.training_batches(
@@ -202,6 +209,7 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
     nan_stop = cb.StopOnNaN(step, metric="cross_entropy")
     # As in train.py: metrics are flushed before the backup that declares their steps done.
     callbacks = [
+        cb.ResetEachBatch(("cross_entropy", "accuracy")),
         cb.EpochTracker(step),
         nan_stop,
         HeldOutAccuracy(eval_images, eval_labels, step, config.eval_every, config.steps),

@@ -47,7 +47,9 @@ def test_batch_metrics_match_numpy():
     assert float(accuracy.result()) == pytest.approx(0.5)
     expected = -np.mean(np.log(probabilities[np.arange(4), labels]))
     assert float(cross_entropy.result()) == pytest.approx(expected, rel=1e-5)
-    # Per batch, not a running mean: a second batch replaces the first.
+    # Per batch, not a running mean: ResetEachBatch clears it before each step,
+    # so the next batch's value replaces the first.
+    accuracy.reset_state()
     accuracy.update_state(labels[:1], probabilities[:1])
     assert float(accuracy.result()) == 1.0
 
