@@ -8,7 +8,7 @@ SEED   ?= 0
 RUNS   ?= runs
 ARGS   ?=
 
-.PHONY: install test train-dsc train-plain stl10 demo
+.PHONY: install test train-dsc train-plain stl10 demo train-modern
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -29,3 +29,9 @@ stl10:
 # Offline: DSC and plain on the bundled photographs, then a Fig. 6-style plot.
 demo:
 	$(CLI) demo --steps $(or $(DEMO_STEPS),300) --seed $(SEED) --out $(RUNS)/demo $(ARGS)
+
+# Issue 5: the same DSC net trained the modern way (README, "Modern preset") on the colour
+# BSD photos, keeping the fixed validation split out.  DATA=/folder and STEPS=n override.
+MODERN_DATA ?= ../shared/data/CBSD432
+train-modern:
+	$(CLI) train --preset modern --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) $(if $(filter command line,$(origin STEPS)),--steps $(STEPS)) --seed $(SEED) --out $(or $(OUT),$(RUNS)/modern) $(ARGS)

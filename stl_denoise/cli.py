@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 import sys
 
-from stl_denoise.config import TrainConfig
+from stl_denoise.config import PRESETS, TrainConfig
 from stl_denoise.errors import UserError
 
 DEFAULTS = TrainConfig()
@@ -45,6 +45,41 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
         help="iterations between backups (default %(default)s)")
     add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+    add_modern_arguments(parser, defaults)
+
+
+def add_modern_arguments(parser, defaults):
+    """The switches of ``--preset modern``; each one also works on its own."""
+    add = parser.add_argument
+    add("--preset", choices=sorted(PRESETS), default=defaults.preset,
+        help="faithful: the paper's recipe (default); modern: the defaults below switched to current practice "
+             "(README, 'Modern preset')")
+    add("--optimizer", choices=["sgd", "adam"], default=defaults.optimizer, help="default %(default)s")
+    add("--lr-schedule", choices=["constant", "cosine"], default=defaults.lr_schedule,
+        help="cosine: decay the learning rate to 0 over --steps (default %(default)s)")
+    add("--input-range", type=float, default=defaults.input_range,
+        help="the network sees pixels scaled to [0, N]; models always take/return 0-255 (default %(default)g)")
+    add("--output-activation", choices=["relu", "linear"], default=defaults.output_activation,
+        help="activation of deconv5 (default %(default)s)")
+    add("--residual", action=argparse.BooleanOptionalAction, default=defaults.residual,
+        help="global residual: add the input to the output (default %(default)s)")
+    add("--zero-init-output", action=argparse.BooleanOptionalAction, default=defaults.zero_init_output,
+        help="start deconv5's kernel at zero: with --residual the model starts as the identity "
+             "(default %(default)s)")
+    add("--sigma-max", type=float, default=defaults.sigma_max,
+        help="blind training: sigma drawn per image from [--sigma, --sigma-max] (default: fixed --sigma)")
+    add("--clip-noise", action=argparse.BooleanOptionalAction, default=defaults.clip_noise,
+        help="clip noisy pixels to [0, 255] (default %(default)s; the benchmark protocol does not clip)")
+    add("--data-split", choices=["all", "train", "validation"], default=defaults.data_split,
+        help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
+
+
+def preset_from_argv(argv):
+    """The ``--preset`` named on the command line: it chooses the other defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=sorted(PRESETS), default="faithful")
+    known, _ = pre.parse_known_args(argv)
+    return known.preset
 
 
 def config_from_args(args):
@@ -85,12 +120,12 @@ def cmd_download_stl10(args):
     print(f"STL-10 is prepared in {builder.data_dir}")
 
 
-def build_parser():
+def build_parser(preset="faithful"):
     parser = argparse.ArgumentParser(prog="stl-denoise", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a DSC or plain denoiser (paper §4.2)")
-    add_train_arguments(train)
+    train = sub.add_parser("train", help="train a DSC or plain denoiser (paper §4.2, or --preset modern)")
+    add_train_arguments(train, PRESETS[preset])
     train.add_argument("--out", required=True, help="run directory (created; rerun to resume)")
     train.set_defaults(func=cmd_train)
 
@@ -106,7 +141,8 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(preset_from_argv(argv))
     args = parser.parse_args(argv)
     try:
         args.func(args)
