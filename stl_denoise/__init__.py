@@ -2,6 +2,11 @@
 
 Importing the package registers its custom layers, so saved models load with
 ``keras.saving.load_model`` after ``import stl_denoise``.
+
+Public API: ``load_denoiser`` (a shipped name or a ``.keras`` file),
+``denoise`` (any image array, same padding/tiling as the CLI),
+``shipped_models`` and ``build_denoiser`` (a fresh network for research).
+``build_classifier`` comes with the classifier work (stl_denoise.classifier).
 """
 
 from stl_denoise._quiet import import_tensorflow
@@ -12,6 +17,11 @@ from stl_denoise.callbacks import BatchMeanSquaredError  # noqa: E402
 from stl_denoise.layers import GatedSkip  # noqa: E402
 from stl_denoise.models import build_denoiser  # noqa: E402
 from stl_denoise.noise import ImageNoise, add_noise  # noqa: E402
+from stl_denoise.pretrained import load_denoiser, shipped_models  # noqa: E402
+from stl_denoise.api import denoise  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["GatedSkip", "ImageNoise", "BatchMeanSquaredError", "add_noise", "build_denoiser"]
+__all__ = [
+    "GatedSkip", "ImageNoise", "BatchMeanSquaredError", "add_noise", "build_denoiser",
+    "load_denoiser", "denoise", "shipped_models",
+]

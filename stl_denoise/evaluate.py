@@ -7,9 +7,9 @@ Protocol (the usual one for Gaussian denoising benchmarks):
   generator seeded by (seed, file name, setting), so every method sees the
   *same* noisy input and reruns see the same noise; Gaussian noise is not
   clipped, salt-and-pepper sets whole pixels to 0 or 255;
-* every output is clipped to [0, 255] (not rounded) and scored against the
-  clean image on the full image, 0-255 scale, with scikit-image's PSNR and
-  SSIM (``stl_denoise.metrics``);
+* every output (and the noisy input, in its own row) is clipped to [0, 255],
+  not rounded, and scored against the clean image on the full image, 0-255
+  scale, with scikit-image's PSNR and SSIM (``stl_denoise.metrics``);
 * baselines are told the noise level (the true sigma; with salt-and-pepper,
   the standard deviation of the actual noise);
 * seconds per image is the median wall-clock time of one method on one
@@ -81,7 +81,7 @@ def evaluate(files, settings, models, baseline_names, seed=0, tile=DEFAULT_TILE,
         for sigma, salt_pepper in settings:
             noisy = noisy_copy(clean, sigma, salt_pepper, seed, Path(path).name)
             known_sigma = sigma if salt_pepper == 0 else float(np.std(noisy - clean))
-            rows.append(_row(path, sigma, salt_pepper, NOISY, clean, noisy, 0.0))
+            rows.append(_row(path, sigma, salt_pepper, NOISY, clean, np.clip(noisy, 0, 255), 0.0))
             for label, method in methods.items():
                 started = time.perf_counter()
                 estimate = method(noisy.copy(), known_sigma)
