@@ -8,7 +8,7 @@ SEED   ?= 0
 RUNS   ?= runs
 ARGS   ?=
 
-.PHONY: install test train-dsc train-plain stl10 demo train-modern
+.PHONY: install test train-dsc train-plain stl10 demo bench train-modern
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -29,6 +29,10 @@ stl10:
 # Offline: DSC and plain on the bundled photographs, then a Fig. 6-style plot.
 demo:
 	$(CLI) demo --steps $(or $(DEMO_STEPS),300) --seed $(SEED) --out $(RUNS)/demo $(ARGS)
+
+# Speed, memory and distance from the hardware; writes benchmarks/results.json.
+bench:
+	$(PYTHON) benchmarks/bench.py $(ARGS)
 
 # Issue 5: the same DSC net trained the modern way (README, "Modern preset") on the colour
 # BSD photos, keeping the fixed validation split out.  DATA=/folder and STEPS=n override.

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,35 +15,54 @@ from stl_denoise.io import atomic_path, write_json
 
 
 @keras.saving.register_keras_serializable(package="stl_denoise")
-class BatchMeanSquaredError(keras.metrics.Metric):
-    """MSE of the *current* batch only.
+class BatchMeanSquaredError(keras.metrics.MeanSquaredError):
+    """MSE of the *current* batch only (with ``ResetEachBatch``).
 
-    Keras' loss log is a running mean over the epoch; Fig. 6 plots the MSE of
-    each iteration, so this metric keeps the last batch's value instead.
+    Keras logs running means over an epoch; Fig. 6 plots the MSE of each
+    iteration.  A mean metric reset before every step gives exactly that, and
+    unlike a "last value" variable it sums correctly across replicas under
+    tf.distribute.
     """
 
     def __init__(self, name="mse", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, self.dtype)
-        y_pred = ops.cast(y_pred, self.dtype)
-        self.value.assign(ops.mean(ops.square(y_true - y_pred)))
 
-    def result(self):
-        return self.value
+class ResetEachBatch(keras.callbacks.Callback):
+    """Reset per-batch metrics before each step; log their global value after it.
 
-    def reset_state(self):
-        self.value.assign(0.0)
+    Under tf.distribute the value Keras logs is computed inside replica 0
+    (its own half of the batch); reading ``result()`` here, outside the
+    step, sums the metric's variables over all replicas.  Must come first
+    among the callbacks: the others read the corrected ``logs``.
+    """
+
+    def __init__(self, metric_names=("mse",)):
+        super().__init__()
+        self.metric_names = metric_names
+
+    def _metrics(self):
+        for metric in self.model.metrics:
+            for inner in getattr(metric, "metrics", [metric]):  # compiled metrics are nested
+                if inner.name in self.metric_names:
+                    yield inner
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for metric in self._metrics():
+            metric.reset_state()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None and self.model.distribute_strategy.num_replicas_in_sync > 1:
+            for metric in self._metrics():
+                logs[metric.name] = float(metric.result())
 
 
 class GlobalStep:
     """Maps Keras' (epoch, batch) to the run's 1-based iteration number."""
 
-    def __init__(self, steps_per_epoch):
+    def __init__(self, steps_per_epoch, initial_epoch=0):
         self.steps_per_epoch = steps_per_epoch
-        self.epoch = 0
+        self.epoch = initial_epoch
 
     def of(self, batch):
         return self.epoch * self.steps_per_epoch + batch + 1
@@ -73,11 +93,7 @@ class MetricsCSV(keras.callbacks.Callback):
         self._file = None
 
     def on_train_begin(self, logs=None):
-        first_step = self.step.of(0)
-        kept = []
-        if self.path.exists():
-            with self.path.open(newline="") as handle:
-                kept = [row for row in csv.DictReader(handle) if int(row["step"]) < first_step]
+        kept = self._rows_before(self.step.of(0))
         with atomic_path(self.path) as temp:
             with open(temp, "w", newline="") as handle:
                 writer = csv.DictWriter(handle, ["step", *self.columns, "seconds"])
@@ -87,6 +103,25 @@ class MetricsCSV(keras.callbacks.Callback):
         self._writer = csv.writer(self._file)
         self._last_time = time.perf_counter()
 
+    def _rows_before(self, first_step):
+        """Rows 1..first_step-1 of an earlier, interrupted session.
+
+        A kill can leave a half-written last line, so rows are kept only while
+        they are complete and numbered 1, 2, 3, ... in order.
+        """
+        if not self.path.exists():
+            return []
+        kept = []
+        with self.path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                complete = None not in row.values()
+                if not complete or not row["step"].isdigit() or int(row["step"]) != len(kept) + 1:
+                    break
+                if int(row["step"]) >= first_step:
+                    break
+                kept.append(row)
+        return kept
+
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
         row = [self.step.of(batch)] + [_format(logs.get(name)) for name in self.columns]
@@ -94,7 +129,9 @@ class MetricsCSV(keras.callbacks.Callback):
         self._last_time = now
 
     def on_epoch_end(self, epoch, logs=None):
+        # Durable before the backup of this epoch is written (callback order).
         self._file.flush()
+        os.fsync(self._file.fileno())
 
     def on_train_end(self, logs=None):
         if self._file:

@@ -45,6 +45,12 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
         help="iterations between backups (default %(default)s)")
     add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+    add("--deterministic", action="store_true", default=defaults.deterministic,
+        help="deterministic TF ops: same seed gives identical metrics.csv (slower)")
+    add("--jit-compile", choices=["auto", "on", "off"], default=defaults.jit_compile,
+        help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
+    add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
+        help="tf.distribute over all GPUs (mirrored) or TF_CONFIG workers (multiworker); --batch-size is global")
     add_modern_arguments(parser, defaults)
 
 
@@ -106,7 +112,8 @@ def cmd_demo(args):
         print(f"== training {model} on {config.data} for {config.steps} steps -> {run_dir}")
         runs[model] = (run_dir, train(config, run_dir))
     plot_path = f"{args.out}/mse_dsc_vs_plain.png"
-    plot_mse_comparison(runs["dsc"][0], runs["plain"][0], plot_path)
+    # Like Fig. 6, leave out the first tenth: the opening swings (~4e5) flatten the rest.
+    plot_mse_comparison(runs["dsc"][0], runs["plain"][0], plot_path, skip_first=args.steps // 10)
     for model, (_, summary) in runs.items():
         print(f"{model}: mean MSE of the last 100 steps {summary['final_mse_mean_last_100']} "
               f"(first step {summary['first_mse']}), {summary['median_images_per_second']} images/s")
@@ -196,7 +203,7 @@ def add_use_subcommands(sub):
     from stl_denoise.pretrained import DEFAULT_MODEL
 
     evaluate = sub.add_parser("evaluate", help="PSNR/SSIM and s/image of models vs classical baselines")
-    evaluate.add_argument("--model", nargs="*", default=[DEFAULT_MODEL],
+    evaluate.add_argument("--model", nargs="+", default=[DEFAULT_MODEL],
                           help="one or more .keras files, run folders or shipped names (default %(default)s)")
     evaluate.add_argument("--images", required=True, help="folder (or file) of clean images")
     evaluate.add_argument("--split", choices=["all", "train", "validation"], default="all",

@@ -35,6 +35,9 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int = 100  # backup / checkpoint granularity, in iterations
     clip_norm: float | None = None
+    deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
+    strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
+    jit_compile: str = "auto"  # XLA: auto = on with a GPU, off on CPU (measured, docs/performance.md)
     preset: str = "faithful"
     # Modern-preset switches (issue 5); these defaults are the faithful recipe.
     optimizer: str = "sgd"  # sgd | adam
@@ -78,6 +81,9 @@ class TrainConfig:
              f"--sigma-max must lie in [--sigma, 255], got {self.sigma_max}"),
             (self.data_split in ("all", "train", "validation"),
              f"--data-split must be all, train or validation, got {self.data_split!r}"),
+            (self.jit_compile in ("auto", "on", "off"), f"--jit-compile must be auto, on or off, got {self.jit_compile!r}"),
+            (self.strategy in ("none", "mirrored", "multiworker"),
+             f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),
         ]
         if self.init_stddev != "he":
             try:

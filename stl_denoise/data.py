@@ -203,7 +203,10 @@ def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, sk
     """
     images, count = source_images(source, crop_size, data_dir, folder_split=split)
     shuffle_buffer = min(count or 10_000, 10_000)
-    stream = images.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    # One fixed order per seed: with reshuffling, every extra iterator that
+    # Keras or tf.distribute opens would silently change the data order.
+    # Crops still differ between passes (their seed is the element index).
+    stream = images.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False).repeat()
     stream = stream.enumerate().skip(skip_batches * batch_size)
 
     def crop(index, image):
@@ -234,8 +237,21 @@ def describe_source(source, data_dir=None, split="all"):
         return {"kind": "stl10", "split": "unlabelled", "tfds": tfds.__version__,
                 "data_dir": data_dir or os.environ.get("TFDS_DATA_DIR")}
     files = split_files(list_image_files(source), split)
-    info = {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files)}
+    info = {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files),
+            "sha256": folder_hash(source, files)}
     if split != "all":
         info["split"] = split
     return info
+
+
+def folder_hash(folder, files):
+    """SHA-256 over relative paths and bytes: names the exact training data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = Path(folder)
+    for path in files:
+        digest.update(str(path.relative_to(root) if root.is_dir() else path.name).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 

@@ -63,6 +63,18 @@ def add_noise(images, sigma, salt_pepper, seed, box=None, sigma_max=None, clip=T
     return noisy
 
 
+def _replica_position():
+    """(replicas in sync, this replica's index) under tf.distribute, else (1, 0)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1, 0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 1, 0
+    return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+
 @keras.saving.register_keras_serializable(package="stl_denoise")
 class ImageNoise(keras.layers.Layer):
     """Corrupt a clean batch with the §3.2 noise; fresh noise on every call."""
@@ -84,12 +96,32 @@ class ImageNoise(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images):
-        return add_noise(
-            images, self.sigma, self.salt_pepper, self.seed_generator, self.box, self.sigma_max, self.clip
-        )
+        replicas, replica_id = _replica_position()
+        if replicas == 1:
+            return add_noise(
+                images, self.sigma, self.salt_pepper, self.seed_generator, self.box, self.sigma_max, self.clip
+            )
+        # Under tf.distribute every replica holds the same generator state and
+        # would draw the same noise.  Each draws the noise of the *global*
+        # batch and keeps its own slice, so N replicas see exactly the noise
+        # one device would have drawn for the same global batch.
+        local = ops.shape(images)[0]
+        noisy = add_noise(ops.tile(images, [replicas, 1, 1, 1]), self.sigma, self.salt_pepper,
+                          self.seed_generator, self.box, self.sigma_max, self.clip)
+        return ops.slice(noisy, [replica_id * local, 0, 0, 0], ops.shape(images))
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    # Keras does not save seed-generator state with the weights; without it a
+    # resumed run would draw different noise than an uninterrupted one.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["seed_state"] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        if "seed_state" in store:
+            self.seed_generator.state.assign(store["seed_state"])
 
     def get_config(self):
         config = super().get_config()

@@ -51,4 +51,5 @@ def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0):
         if run is not None:
             steps, values = read_curve(run, "mse")
             curves.append((label, steps, values, colour))
-    return plot_curves(curves, out_path, "MSE vs iteration (Fig. 6)", "MSE (0-255 scale)", skip_first)
+    title = "MSE vs iteration (Fig. 6)" + (f", first {skip_first} iterations omitted" if skip_first else "")
+    return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first)

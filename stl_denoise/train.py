@@ -14,8 +14,10 @@ from pathlib import Path
 import keras
 
 from stl_denoise import callbacks as cb
+from stl_denoise._quiet import import_tensorflow
 from stl_denoise import data
 from stl_denoise.config import TrainConfig, environment
+from stl_denoise.distribute import check_global_batch, make_strategy, strategy_scope
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.models import build_denoiser
@@ -61,8 +63,17 @@ def build_training_model(denoiser, config):
         optimizer=optimizer_from_config(config),
         loss="mean_squared_error",
         metrics=[cb.BatchMeanSquaredError()],
+        jit_compile=resolve_jit_compile(config.jit_compile),
     )
     return model
+
+
+def resolve_jit_compile(setting):
+    """XLA on GPUs; off on CPUs, where TF's oneDNN kernels run this net faster
+    than XLA's CPU code (docs/performance.md).  Keras' own "auto" means on."""
+    if setting == "auto":
+        return bool(import_tensorflow().config.list_logical_devices("GPU"))
+    return setting == "on"
 
 
 def _epoch_size(config):
@@ -103,8 +114,13 @@ def train(config: TrainConfig, run_dir, verbose=True):
     write_json(run_dir / "config.json", record)
 
     keras.utils.set_random_seed(config.seed)
-    denoiser = denoiser_from_config(config)
-    model = build_training_model(denoiser, config)
+    if config.deterministic:
+        import_tensorflow().config.experimental.enable_op_determinism()
+    strategy = make_strategy(config.strategy)
+    check_global_batch(strategy, config.batch_size)
+    with strategy_scope(strategy):
+        denoiser = denoiser_from_config(config)
+        model = build_training_model(denoiser, config)
     steps_per_epoch = _epoch_size(config)
     epochs = config.steps // steps_per_epoch
     initial_epoch = _restored_epoch(run_dir)
@@ -113,14 +129,17 @@ def train(config: TrainConfig, run_dir, verbose=True):
         skip_batches=initial_epoch * steps_per_epoch, split=config.data_split,
     ).map(lambda clean: (clean, clean))
 
-    step = cb.GlobalStep(steps_per_epoch)
+    step = cb.GlobalStep(steps_per_epoch, initial_epoch)
     nan_stop = cb.StopOnNaN(step)
+    # Order matters at epoch ends: metrics are flushed before the backup that
+    # declares their steps done, so a resumed run has no gap.
     callbacks = [
-        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
+        cb.ResetEachBatch(),
         cb.EpochTracker(step),
         nan_stop,
         cb.MetricsCSV(run_dir / "metrics.csv", step, ["mse"], config.batch_size),
         cb.DenoiserCheckpoint(denoiser, str(run_dir / "checkpoint.keras")),
+        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),
     ]
     if verbose:

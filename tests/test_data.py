@@ -48,7 +48,10 @@ def test_folder_source_recursive_any_size(image_folder):
     assert len(data.list_image_files(image_folder)) == 3
     batch = first_batch(data.training_dataset(str(image_folder), batch_size=5, seed=0))
     assert batch.shape == (5, 64, 64, 3)
-    assert data.describe_source(str(image_folder))["files"] == 3
+    described = data.describe_source(str(image_folder))
+    assert described["files"] == 3
+    (image_folder / "a.png").write_bytes((image_folder / "nested" / "b.jpg").read_bytes())
+    assert data.describe_source(str(image_folder))["sha256"] != described["sha256"]
 
 
 def test_folder_too_small_image_is_named(tmp_path):
