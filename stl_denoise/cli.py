@@ -242,7 +242,7 @@ def build_parser(preset="faithful"):
     train.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="offline: train DSC and plain briefly, plot MSE vs iteration (Fig. 6 style)")
-    add_train_arguments(demo, dataclasses.replace(DEFAULTS, data="sample", steps=300))
+    add_train_arguments(demo, dataclasses.replace(PRESETS[preset], data="sample", steps=300, data_split="all"))
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=cmd_demo)
 
