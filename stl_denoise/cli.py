@@ -137,6 +137,13 @@ def _model_labels(names):
     return labels
 
 
+def _check_out_folder(path):
+    from pathlib import Path
+
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UserError(f"--out {path}: exists and is not a folder")
+
+
 def cmd_evaluate(args):
     from stl_denoise import baselines, evaluate
     from stl_denoise.data import list_image_files, split_files
@@ -146,6 +153,7 @@ def cmd_evaluate(args):
         raise UserError("--sigma must be >= 0 and --salt-pepper in [0, 1]")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be positive, got {args.limit}")
+    _check_out_folder(args.out)
     baselines.check_available(args.baselines)
     files = split_files(list_image_files(args.images), args.split)[: args.limit]
     models = {label: load_denoiser(name) for label, name in zip(_model_labels(args.model), args.model)}
@@ -169,6 +177,7 @@ def cmd_denoise(args):
         check_tiling(args.tile, args.margin)
     except ValueError as error:
         raise UserError(str(error)) from None
+    _check_out_folder(args.out)
     model = load_denoiser(args.model)
     written, errors = denoise_files(
         model, args.inputs, args.out, args.tile, args.margin,

@@ -95,4 +95,7 @@ def test_bad_model_and_tiling_are_one_line_errors(tmp_path, capsys):
     assert "bad.keras: not a loadable Keras model" in err and err.count("\n") == 1
     assert main(["denoise", "--tile", "100", str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 2
     assert "multiples of 16" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["denoise", str(tmp_path / "a.png"), "--out", str(tmp_path / "file")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
