@@ -10,6 +10,7 @@ ARGS   ?=
 
 .PHONY: install test train-dsc train-plain stl10 demo bench
 .PHONY: pretrain-classify train-perceptual figures
+.PHONY: install test train-dsc train-plain stl10 demo bench train-modern
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -51,3 +52,8 @@ train-perceptual:
 # which run and data made each; a figure whose runs are missing is skipped with a reason).
 figures:
 	$(CLI) figures $(RUNS)/dsc $(RUNS)/plain $(RUNS)/classify $(RUNS)/perceptual --out $(or $(OUT),$(RUNS)/figures) $(ARGS)
+# Issue 5: the same DSC net trained the modern way (README, "Modern preset") on the colour
+# BSD photos, keeping the fixed validation split out.  DATA=/folder and STEPS=n override.
+MODERN_DATA ?= ../shared/data/CBSD432
+train-modern:
+	$(CLI) train --preset modern --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) $(if $(filter command line,$(origin STEPS)),--steps $(STEPS)) --seed $(SEED) --out $(or $(OUT),$(RUNS)/modern) $(ARGS)

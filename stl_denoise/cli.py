@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 import sys
 
-from stl_denoise.config import TrainConfig
+from stl_denoise.config import PRESETS, TrainConfig
 from stl_denoise.errors import UserError
 
 DEFAULTS = TrainConfig()
@@ -55,6 +55,41 @@ def add_train_arguments(parser, defaults=DEFAULTS):
         help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
     add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
         help="tf.distribute over all GPUs (mirrored) or TF_CONFIG workers (multiworker); --batch-size is global")
+    add_modern_arguments(parser, defaults)
+
+
+def add_modern_arguments(parser, defaults):
+    """The switches of ``--preset modern``; each one also works on its own."""
+    add = parser.add_argument
+    add("--preset", choices=sorted(PRESETS), default=defaults.preset,
+        help="faithful: the paper's recipe (default); modern: the defaults below switched to current practice "
+             "(README, 'Modern preset')")
+    add("--optimizer", choices=["sgd", "adam"], default=defaults.optimizer, help="default %(default)s")
+    add("--lr-schedule", choices=["constant", "cosine"], default=defaults.lr_schedule,
+        help="cosine: decay the learning rate to 0 over --steps (default %(default)s)")
+    add("--input-range", type=float, default=defaults.input_range,
+        help="the network sees pixels scaled to [0, N]; models always take/return 0-255 (default %(default)g)")
+    add("--output-activation", choices=["relu", "linear"], default=defaults.output_activation,
+        help="activation of deconv5 (default %(default)s)")
+    add("--residual", action=argparse.BooleanOptionalAction, default=defaults.residual,
+        help="global residual: add the input to the output (default %(default)s)")
+    add("--zero-init-output", action=argparse.BooleanOptionalAction, default=defaults.zero_init_output,
+        help="start deconv5's kernel at zero: with --residual the model starts as the identity "
+             "(default %(default)s)")
+    add("--sigma-max", type=float, default=defaults.sigma_max,
+        help="blind training: sigma drawn per image from [--sigma, --sigma-max] (default: fixed --sigma)")
+    add("--clip-noise", action=argparse.BooleanOptionalAction, default=defaults.clip_noise,
+        help="clip noisy pixels to [0, 255] (default %(default)s; the benchmark protocol does not clip)")
+    add("--data-split", choices=["all", "train", "validation"], default=defaults.data_split,
+        help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
+
+
+def preset_from_argv(argv):
+    """The ``--preset`` named on the command line: it chooses the other defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=sorted(PRESETS), default="faithful")
+    known, _ = pre.parse_known_args(argv)
+    return known.preset
 
 
 def config_from_args(args):
@@ -208,17 +243,131 @@ def add_figures_command(sub):
     figures.set_defaults(func=cmd_figures)
 
 
-def build_parser():
+def _model_labels(names):
+    from stl_denoise.pretrained import model_label
+
+    labels = []
+    for name in names:
+        label = model_label(name)
+        labels.append(label if label not in labels else f"{label}#{len(labels) + 1}")
+    return labels
+
+
+def _check_out_folder(path):
+    from pathlib import Path
+
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UserError(f"--out {path}: exists and is not a folder")
+
+
+def cmd_evaluate(args):
+    from stl_denoise import baselines, evaluate
+    from stl_denoise.data import list_image_files, split_files
+    from stl_denoise.pretrained import load_denoiser
+
+    if any(sigma < 0 for sigma in args.sigma) or not 0 <= args.salt_pepper <= 1:
+        raise UserError("--sigma must be >= 0 and --salt-pepper in [0, 1]")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be positive, got {args.limit}")
+    _check_out_folder(args.out)
+    baselines.check_available(args.baselines)
+    files = split_files(list_image_files(args.images), args.split)[: args.limit]
+    models = {label: load_denoiser(name) for label, name in zip(_model_labels(args.model), args.model)}
+    settings = [(sigma, args.salt_pepper) for sigma in args.sigma]
+    rows = evaluate.evaluate(files, settings, models, args.baselines, args.seed, args.tile, args.margin,
+                             progress=lambda line: print(line, file=sys.stderr))
+    header = [f"stl-denoise evaluate: {len(files)} image(s) from {args.images} (split {args.split}), "
+              f"noise seed {args.seed}",
+              "models: " + ", ".join(f"{label} = {name}" for label, name in zip(models, args.model))]
+    table = evaluate.write_report(args.out, rows, evaluate.summarize(rows), header)
+    print(table, end="")
+    print(f"wrote {args.out}/summary.md, summary.csv, per_image.csv")
+
+
+def cmd_denoise(args):
+    from stl_denoise.denoise_files import denoise_files
+    from stl_denoise.inference import check_tiling
+    from stl_denoise.pretrained import load_denoiser
+
+    try:
+        check_tiling(args.tile, args.margin)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    _check_out_folder(args.out)
+    model = load_denoiser(args.model)
+    written, errors = denoise_files(
+        model, args.inputs, args.out, args.tile, args.margin,
+        warn=lambda line: print(f"stl-denoise: error: {line}", file=sys.stderr),
+    )
+    print(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
+    return 1 if errors else 0
+
+
+def cmd_models(args):
+    from stl_denoise.pretrained import shipped_models
+
+    shipped = shipped_models()
+    if not shipped:
+        print("no shipped models in this install")
+    for name, path, description in shipped:
+        print(f"{name}\t{path.stat().st_size / 1e6:.1f} MB\t{description}\n\tmodel card: {path.with_suffix('.md')}")
+
+
+def _add_tiling_arguments(parser):
+    from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE
+
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                        help="tile side in pixels for large images, multiple of 16 (default %(default)s; "
+                             "bounds memory)")
+    parser.add_argument("--margin", type=int, default=DEFAULT_MARGIN,
+                        help="overlap kept out of each tile's cut edges, multiple of 16 (default %(default)s)")
+
+
+def add_use_subcommands(sub):
+    from stl_denoise.baselines import BASELINES
+    from stl_denoise.pretrained import DEFAULT_MODEL
+
+    evaluate = sub.add_parser("evaluate", help="PSNR/SSIM and s/image of models vs classical baselines")
+    evaluate.add_argument("--model", nargs="+", default=[DEFAULT_MODEL],
+                          help="one or more .keras files, run folders or shipped names (default %(default)s)")
+    evaluate.add_argument("--images", required=True, help="folder (or file) of clean images")
+    evaluate.add_argument("--split", choices=["all", "train", "validation"], default="all",
+                          help="evaluate on all images or on the fixed train/validation split (default %(default)s)")
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
+    evaluate.add_argument("--sigma", type=float, nargs="+", default=[15.0, 25.0, 50.0],
+                          help="Gaussian noise levels, 0-255 scale (default 15 25 50)")
+    evaluate.add_argument("--salt-pepper", type=float, default=0.0, help="fraction of pixels set to 0/255 (default 0)")
+    evaluate.add_argument("--baselines", nargs="*", default=list(BASELINES), metavar="NAME",
+                          help=f"classical methods among {', '.join(BASELINES)} (default: all; bm3d needs the "
+                               "optional non-commercial bm3d package)")
+    evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default %(default)s)")
+    _add_tiling_arguments(evaluate)
+    evaluate.add_argument("--out", required=True, help="report folder: summary.md, summary.csv, per_image.csv")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    denoise = sub.add_parser("denoise", help="denoise image files or folders into PNGs")
+    denoise.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (recursive)")
+    denoise.add_argument("--model", default=DEFAULT_MODEL,
+                         help=".keras file, run folder or shipped name (default: the shipped %(default)s)")
+    _add_tiling_arguments(denoise)
+    denoise.add_argument("--out", required=True, help="output folder (PNG, same names; never an input)")
+    denoise.set_defaults(func=cmd_denoise)
+
+    models = sub.add_parser("models", help="list the shipped pretrained denoisers")
+    models.set_defaults(func=cmd_models)
+
+
+def build_parser(preset="faithful"):
     parser = argparse.ArgumentParser(prog="stl-denoise", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a DSC or plain denoiser (paper §4.2)")
-    add_train_arguments(train)
+    train = sub.add_parser("train", help="train a DSC or plain denoiser (paper §4.2, or --preset modern)")
+    add_train_arguments(train, PRESETS[preset])
     train.add_argument("--out", required=True, help="run directory (created; rerun to resume)")
     train.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="offline: train DSC and plain briefly, plot MSE vs iteration (Fig. 6 style)")
-    add_train_arguments(demo, dataclasses.replace(DEFAULTS, data="sample", steps=300))
+    add_train_arguments(demo, dataclasses.replace(PRESETS[preset], data="sample", steps=300, data_split="all"))
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=cmd_demo)
 
@@ -227,21 +376,24 @@ def build_parser():
     download.set_defaults(func=cmd_download_stl10)
     add_classifier_commands(sub)
     add_figures_command(sub)
+
+    add_use_subcommands(sub)
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(preset_from_argv(argv))
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except UserError as error:
         print(f"stl-denoise: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("stl-denoise: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

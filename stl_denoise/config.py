@@ -40,6 +40,16 @@ class TrainConfig:
     strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
     jit_compile: str = "auto"  # XLA: auto = on with a GPU, off on CPU (measured, docs/performance.md)
     preset: str = "faithful"
+    # Modern-preset switches (issue 5); these defaults are the faithful recipe.
+    optimizer: str = "sgd"  # sgd | adam
+    lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the run)
+    input_range: float = 255.0  # the network sees pixels in [0, input_range]
+    output_activation: str = "relu"  # relu | linear
+    residual: bool = False  # global residual: the layers predict clean - noisy
+    zero_init_output: bool = False  # deconv5 kernel starts at 0 (identity start with --residual)
+    sigma_max: float | None = None  # set: sigma drawn per image from [sigma, sigma_max]
+    clip_noise: bool = True  # False: unclipped Gaussian noise (the benchmark protocol)
+    data_split: str = "all"  # all | train | validation (folders only, data.validation_split)
 
     def validate(self):
         from stl_denoise.errors import UserError
@@ -65,6 +75,16 @@ class TrainConfig:
             (self.loss in ("mse", "perceptual"), f"--loss must be mse or perceptual, got {self.loss!r}"),
             (self.loss != "perceptual" or self.perceptual_classifier,
              "--loss perceptual needs --perceptual-classifier RUN_DIR (a classifier run, e.g. runs/classify/truncnormal)"),
+            (self.optimizer in ("sgd", "adam"), f"--optimizer must be sgd or adam, got {self.optimizer!r}"),
+            (self.lr_schedule in ("constant", "cosine"),
+             f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (self.input_range > 0, f"--input-range must be positive, got {self.input_range}"),
+            (self.output_activation in ("relu", "linear"),
+             f"--output-activation must be relu or linear, got {self.output_activation!r}"),
+            (self.sigma_max is None or self.sigma <= self.sigma_max <= 255.0,
+             f"--sigma-max must lie in [--sigma, 255], got {self.sigma_max}"),
+            (self.data_split in ("all", "train", "validation"),
+             f"--data-split must be all, train or validation, got {self.data_split!r}"),
             (self.jit_compile in ("auto", "on", "off"), f"--jit-compile must be auto, on or off, got {self.jit_compile!r}"),
             (self.strategy in ("none", "mirrored", "multiworker"),
              f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),
@@ -94,6 +114,28 @@ class TrainConfig:
     @classmethod
     def load(cls, run_dir):
         return cls.from_dict(json.loads((Path(run_dir) / "config.json").read_text())["config"])
+
+
+# What ``--preset modern`` changes (issue 5); every entry is also its own flag.
+MODERN = dict(
+    preset="modern",
+    optimizer="adam",
+    learning_rate=1e-3,
+    lr_schedule="cosine",
+    input_range=1.0,
+    output_activation="linear",
+    residual=True,
+    zero_init_output=True,
+    sigma=0.0,
+    sigma_max=50.0,
+    salt_pepper=0.0,
+    clip_noise=False,
+    steps=4_000,
+    batch_size=8,
+    crop_size=96,
+    data_split="train",
+)
+PRESETS = {"faithful": TrainConfig(), "modern": TrainConfig(**MODERN)}
 
 
 def environment():

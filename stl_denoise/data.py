@@ -6,6 +6,7 @@ random for training and central for evaluation (STL-10 is 96x96, the paper's
 network takes 64x64, paper §4.1).
 """
 
+import hashlib
 import os
 import socket
 import threading
@@ -62,6 +63,26 @@ def list_image_files(folder):
     if not files:
         raise DataUnavailableError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+# Hash-based, so the split of a file never depends on which other files exist.
+VALIDATION_BUCKETS = 10  # 1 in 10 files (about 43 of CBSD432's 432) is held out
+
+
+def is_validation_file(path):
+    """True for the fixed ~10% of files held out from training (``--data-split``)."""
+    digest = hashlib.sha256(Path(path).name.encode()).hexdigest()
+    return int(digest, 16) % VALIDATION_BUCKETS == 0
+
+
+def split_files(files, split):
+    """``all`` files, only the ``train`` ones, or only the ``validation`` ones."""
+    if split == "all":
+        return list(files)
+    chosen = [f for f in files if is_validation_file(f) == (split == "validation")]
+    if not chosen:
+        raise DataUnavailableError(f"no files in the {split} split of {len(files)} image(s)")
+    return chosen
 
 
 def image_size(path):
@@ -139,8 +160,8 @@ def _decode_file(path):
     return image
 
 
-def _folder_images(folder, crop_size):
-    files = list_image_files(folder)
+def _folder_images(folder, crop_size, split="all"):
+    files = split_files(list_image_files(folder), split)
     _check_min_size(files, crop_size)
     images = tf.data.Dataset.from_tensor_slices([str(p) for p in files])
     images = images.map(_decode_file, num_parallel_calls=AUTOTUNE)
@@ -155,13 +176,13 @@ def _sample_dataset():
     ).cache()
 
 
-def source_images(source, crop_size=64, data_dir=None, split="unlabelled"):
+def source_images(source, crop_size=64, data_dir=None, split="unlabelled", folder_split="all"):
     """Dataset of uint8 images of any size, and the number of images (or None)."""
     if source == "sample":
         return _sample_dataset(), len(SAMPLE_IMAGES)
     if source == "stl10":
         return _stl10_images(split, data_dir), None
-    return _folder_images(source, crop_size)
+    return _folder_images(source, crop_size, folder_split)
 
 
 def _crop(image, crop_size, seed, random):
@@ -172,14 +193,15 @@ def _crop(image, crop_size, seed, random):
     return image[top : top + crop_size, left : left + crop_size, :]
 
 
-def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, skip_batches=0):
+def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, skip_batches=0, split="all"):
     """Endless batches of random clean crops, reproducible under ``seed``.
 
     Element k of the stream is cropped with the stateless seed (seed, k), so
     skipping ``skip_batches`` batches (for a resumed run) gives exactly the
-    batches an uninterrupted run would have seen next.
+    batches an uninterrupted run would have seen next.  ``split`` selects
+    the train/validation part of a folder (``split_files``).
     """
-    images, count = source_images(source, crop_size, data_dir)
+    images, count = source_images(source, crop_size, data_dir, folder_split=split)
     shuffle_buffer = min(count or 10_000, 10_000)
     # One fixed order per seed: with reshuffling, every extra iterator that
     # Keras or tf.distribute opens would silently change the data order.
@@ -203,7 +225,7 @@ def evaluation_dataset(source, batch_size, crop_size=64, data_dir=None, limit=No
     return images.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def describe_source(source, data_dir=None):
+def describe_source(source, data_dir=None, split="all"):
     """What ``config.json`` records about the data."""
     if source == "sample":
         import skimage
@@ -214,9 +236,12 @@ def describe_source(source, data_dir=None):
 
         return {"kind": "stl10", "split": "unlabelled", "tfds": tfds.__version__,
                 "data_dir": data_dir or os.environ.get("TFDS_DATA_DIR")}
-    files = list_image_files(source)
-    return {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files),
+    files = split_files(list_image_files(source), split)
+    info = {"kind": "folder", "path": str(Path(source).resolve()), "files": len(files),
             "sha256": folder_hash(source, files)}
+    if split != "all":
+        info["split"] = split
+    return info
 
 
 def folder_hash(folder, files):

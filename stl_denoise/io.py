@@ -19,6 +19,10 @@ def atomic_path(path):
     # Keep the real suffix: Keras picks the format from it (.keras, .weights.h5).
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes))
     os.close(handle)
+    # mkstemp makes the file private (0600); give it the usual umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
     try:
         yield temp
         os.replace(temp, path)

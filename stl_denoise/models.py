@@ -80,6 +80,8 @@ def build_denoiser(
     init_stddev="he",
     output_activation="relu",
     residual=False,
+    input_range=255.0,
+    zero_init_output=False,
     seed=None,
     name=None,
 ):
@@ -88,6 +90,22 @@ def build_denoiser(
     Input: [B, H, W, 3] on the 0-255 scale (H, W divisible by 16); output the
     same.  ``output_activation`` and ``residual`` exist for the non-faithful
     presets; the faithful model keeps ReLU on every layer (paper §3.1).
+    ``input_range``: the network works on pixels scaled to [0, input_range]
+    (255: the paper's raw pixels; 1: the modern preset).  The scaling happens
+    inside the model, so every saved model takes and returns 0-255 pixels.
+    ``residual``: the layers predict the noise-free image minus the input
+    (a global residual connection, added on the scaled pixels).
+    ``zero_init_output``: start deconv5's kernel at zero, so a residual model
+    starts as the identity.  Keras computes a transposed conv's fan-in from
+    its *output* channels (3 for deconv5), which makes He init ~4.6x too wide
+    there and the first outputs huge.
+
+    Example::
+
+        >>> import numpy as np, stl_denoise
+        >>> model = stl_denoise.build_denoiser(output_activation="linear", residual=True, input_range=1.0)
+        >>> tuple(model(np.zeros((1, 64, 96, 3), "float32")).shape)
+        (1, 64, 96, 3)
     """
     gate_factors = tuple(float(g) for g in gate_factors)
     if len(gate_factors) != len(ENCODER):
@@ -96,7 +114,10 @@ def build_denoiser(
     *gated_convs, conv5 = encoder_convs(bottleneck_channels, kernel_size, init_stddev, seeds)
 
     noisy = keras.Input(shape=(None, None, 3), name="noisy")
-    x = noisy
+    scale = float(input_range) / 255.0
+    # No extra layer when unscaled: the faithful model keeps its exact layer list.
+    scaled = noisy if scale == 1.0 else keras.layers.Rescaling(scale, name="to_input_range")(noisy)
+    x = scaled
     skips = {}
     for conv, gate_factor in zip(gated_convs, gate_factors):
         x = conv(x)
@@ -111,9 +132,13 @@ def build_denoiser(
         kwargs = conv_layer_kwargs(kernel_size, init_stddev, next(seeds))
         if layer_name == "deconv5":
             kwargs["activation"] = output_activation
+            if zero_init_output:
+                kwargs["kernel_initializer"] = "zeros"
         x = keras.layers.Conv2DTranspose(filters, strides=stride, name=layer_name, **kwargs)(x)
     if residual:
-        x = keras.layers.Add(name="global_residual")([noisy, x])
+        x = keras.layers.Add(name="global_residual")([scaled, x])
+    if scale != 1.0:
+        x = keras.layers.Rescaling(1.0 / scale, name="to_pixels")(x)
     if name is None:
         name = "dsc_denoiser" if skip_connections else "plain_denoiser"
     return keras.Model(noisy, x, name=name)

@@ -28,7 +28,7 @@ def _box_mask(shape, min_fraction, max_fraction, seed):
     return ops.cast(inside_rows & inside_cols, "float32")[..., None]
 
 
-def add_noise(images, sigma, salt_pepper, seed, box=None):
+def add_noise(images, sigma, salt_pepper, seed, box=None, sigma_max=None, clip=True):
     """Return ``clip(images + N(0, sigma²) then salt-and-pepper, 0, 255)``.
 
     ``images``: float tensor [B, H, W, C] on the 0-255 scale.
@@ -36,11 +36,18 @@ def add_noise(images, sigma, salt_pepper, seed, box=None):
     appear as white/black dots) replaced, half by 255 and half by 0.
     ``box``: ``None`` to noise the whole image, or ``(min_fraction,
     max_fraction)`` of each side for one random rectangle per image (Fig. 9).
+    ``sigma_max``: ``None`` for one fixed ``sigma``; otherwise each image gets
+    its own sigma drawn uniformly from [sigma, sigma_max] (blind denoising).
+    ``clip``: ``False`` keeps the Gaussian noise unclipped (the standard
+    benchmark protocol, used by the modern preset).
     """
     images = ops.convert_to_tensor(images, "float32")
     shape = ops.shape(images)
     noisy = images
-    if sigma > 0:
+    if sigma_max is not None:
+        per_image = keras.random.uniform((shape[0], 1, 1, 1), minval=sigma, maxval=sigma_max, seed=seed)
+        noisy = noisy + keras.random.normal(shape, seed=seed) * per_image
+    elif sigma > 0:
         noisy = noisy + keras.random.normal(shape, stddev=sigma, seed=seed)
     if salt_pepper > 0:
         pixel_shape = (shape[0], shape[1], shape[2], 1)
@@ -48,7 +55,8 @@ def add_noise(images, sigma, salt_pepper, seed, box=None):
         salt = ops.cast(u < salt_pepper / 2, "float32")
         pepper = ops.cast((u >= salt_pepper / 2) & (u < salt_pepper), "float32")
         noisy = noisy * (1.0 - salt - pepper) + PIXEL_MAX * salt
-    noisy = ops.clip(noisy, 0.0, PIXEL_MAX)
+    if clip:
+        noisy = ops.clip(noisy, 0.0, PIXEL_MAX)
     if box is not None:
         mask = _box_mask(shape, box[0], box[1], seed)
         noisy = mask * noisy + (1.0 - mask) * images
@@ -71,29 +79,35 @@ def _replica_position():
 class ImageNoise(keras.layers.Layer):
     """Corrupt a clean batch with the §3.2 noise; fresh noise on every call."""
 
-    def __init__(self, sigma=25.0, salt_pepper=0.02, box=None, seed=None, **kwargs):
+    def __init__(self, sigma=25.0, salt_pepper=0.02, box=None, seed=None, sigma_max=None, clip=True, **kwargs):
         super().__init__(**kwargs)
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {sigma}")
+        if sigma_max is not None and sigma_max < sigma:
+            raise ValueError(f"sigma_max must be >= sigma ({sigma}), got {sigma_max}")
         if not 0.0 <= salt_pepper <= 1.0:
             raise ValueError(f"salt_pepper must be in [0, 1], got {salt_pepper}")
         self.sigma = float(sigma)
         self.salt_pepper = float(salt_pepper)
         self.box = tuple(box) if box is not None else None
         self.seed = seed
+        self.sigma_max = None if sigma_max is None else float(sigma_max)
+        self.clip = bool(clip)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images):
         replicas, replica_id = _replica_position()
         if replicas == 1:
-            return add_noise(images, self.sigma, self.salt_pepper, self.seed_generator, self.box)
+            return add_noise(
+                images, self.sigma, self.salt_pepper, self.seed_generator, self.box, self.sigma_max, self.clip
+            )
         # Under tf.distribute every replica holds the same generator state and
         # would draw the same noise.  Each draws the noise of the *global*
         # batch and keeps its own slice, so N replicas see exactly the noise
         # one device would have drawn for the same global batch.
         local = ops.shape(images)[0]
         noisy = add_noise(ops.tile(images, [replicas, 1, 1, 1]), self.sigma, self.salt_pepper,
-                          self.seed_generator, self.box)
+                          self.seed_generator, self.box, self.sigma_max, self.clip)
         return ops.slice(noisy, [replica_id * local, 0, 0, 0], ops.shape(images))
 
     def compute_output_shape(self, input_shape):
@@ -112,6 +126,7 @@ class ImageNoise(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"sigma": self.sigma, "salt_pepper": self.salt_pepper, "box": self.box, "seed": self.seed}
+            {"sigma": self.sigma, "salt_pepper": self.salt_pepper, "box": self.box, "seed": self.seed,
+             "sigma_max": self.sigma_max, "clip": self.clip}
         )
         return config

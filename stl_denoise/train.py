@@ -34,8 +34,21 @@ def denoiser_from_config(config):
         bottleneck_channels=config.bottleneck_channels,
         kernel_size=config.kernel_size,
         init_stddev=config.init_stddev,
+        output_activation=config.output_activation,
+        residual=config.residual,
+        input_range=config.input_range,
+        zero_init_output=config.zero_init_output,
         seed=config.seed,
     )
+
+
+def optimizer_from_config(config):
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.steps)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clip_norm)
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum, clipnorm=config.clip_norm)
 
 
 def build_training_model(denoiser, config, extractor=None):
@@ -45,7 +58,10 @@ def build_training_model(denoiser, config, extractor=None):
     extractor of the perceptual loss; pixel MSE is still logged every step.
     """
     clean = keras.Input(shape=(config.crop_size, config.crop_size, 3), name="clean")
-    noisy = ImageNoise(config.sigma, config.salt_pepper, seed=config.seed, name="noise")(clean)
+    noisy = ImageNoise(
+        config.sigma, config.salt_pepper, seed=config.seed, sigma_max=config.sigma_max, clip=config.clip_noise,
+        name="noise",
+    )(clean)
     model = keras.Model(clean, denoiser(noisy), name="denoising_trainer")
     loss, metrics = "mean_squared_error", [cb.BatchMeanSquaredError()]
     if config.loss == "perceptual":
@@ -53,9 +69,7 @@ def build_training_model(denoiser, config, extractor=None):
 
         loss, metrics = PerceptualLoss(extractor), metrics + [BatchPerceptualDistance(extractor)]
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            learning_rate=config.learning_rate, momentum=config.momentum, clipnorm=config.clip_norm
-        ),
+        optimizer=optimizer_from_config(config),
         loss=loss,
         metrics=metrics,
         jit_compile=resolve_jit_compile(config.jit_compile),
@@ -108,7 +122,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: exists and is not a directory")
     _check_run_dir(run_dir, config)
-    source_info = data.describe_source(config.data, config.data_dir)
+    source_info = data.describe_source(config.data, config.data_dir, config.data_split)
     extractor = None
     if config.loss == "perceptual":  # loaded before anything is written: a bad classifier writes nothing
         from stl_denoise.perceptual import load_extractor
@@ -131,7 +145,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
     initial_epoch = _restored_epoch(run_dir)
     dataset = data.training_dataset(
         config.data, config.batch_size, config.crop_size, config.seed, config.data_dir,
-        skip_batches=initial_epoch * steps_per_epoch,
+        skip_batches=initial_epoch * steps_per_epoch, split=config.data_split,
     ).map(lambda clean: (clean, clean))
 
     step = cb.GlobalStep(steps_per_epoch, initial_epoch)

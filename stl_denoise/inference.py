@@ -1,0 +1,103 @@
+"""Run a denoiser on a whole image of any size: reflect-pad, tile, crop back.
+
+The network needs sides divisible by 16 (four stride-2 stages).  An image is
+reflect-padded at its bottom and right edges up to the next multiple of 16,
+denoised, and cropped back: never resized.  Images larger than one tile are
+processed in overlapping tiles so that memory stays bounded (about 1 GB of
+activations for a 1024 px tile) whatever the image size.
+
+Tiles start at multiples of 16 on the padded canvas, so each tile sees the
+same stride-2 grid as a single pass would, and only the centre of each tile,
+``margin`` pixels from any cut edge, is kept.  The margin covers the
+network's receptive field (tests check tiling against a single pass), so
+tiled and single-pass outputs agree to float rounding.
+"""
+
+import numpy as np
+
+from stl_denoise.models import SIZE_MULTIPLE, padded_size
+
+DEFAULT_TILE = 1024
+DEFAULT_MARGIN = 64
+MIN_SIDE = SIZE_MULTIPLE  # smaller images cannot be reflect-padded meaningfully
+
+
+def tile_spans(length, tile, margin):
+    """(start, keep_start, keep_end) of tiles covering [0, length).
+
+    ``length`` and ``tile`` are multiples of 16.  Kept ranges are
+    contiguous and each lies at least ``margin`` from its tile's cut edges
+    (canvas edges need no margin: a single pass sees the same border there).
+    """
+    if length <= tile:
+        return [(0, 0, length)]
+    stride = tile - 2 * margin
+    starts = list(range(0, length - tile, stride)) + [length - tile]
+    spans, keep_start = [], 0
+    for index, start in enumerate(starts):
+        last = index == len(starts) - 1
+        keep_end = length if last else start + tile - margin
+        spans.append((start, keep_start, keep_end))
+        keep_start = keep_end
+    return spans
+
+
+def check_tiling(tile, margin):
+    if tile % SIZE_MULTIPLE or margin % SIZE_MULTIPLE or tile <= 2 * margin:
+        raise ValueError(
+            f"tile ({tile}) and margin ({margin}) must be multiples of {SIZE_MULTIPLE} with tile > 2 x margin"
+        )
+
+
+def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
+    """Denoise a float HxWx3 image on the 0-255 scale; returns float32 HxWx3 (unclipped)."""
+    check_tiling(tile, margin)
+    image = np.asarray(image, dtype=np.float32)
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"image is {height}x{width}: the denoiser needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    canvas_h, canvas_w = padded_size(height), padded_size(width)
+    canvas = np.pad(image, ((0, canvas_h - height), (0, canvas_w - width), (0, 0)), mode="reflect")
+    result = np.empty_like(canvas)
+    for top, keep_top, keep_bottom in tile_spans(canvas_h, tile, margin):
+        for left, keep_left, keep_right in tile_spans(canvas_w, tile, margin):
+            window = canvas[top : top + tile, left : left + tile]
+            denoised = np.asarray(model(window[None], training=False))[0]
+            result[keep_top:keep_bottom, keep_left:keep_right] = denoised[
+                keep_top - top : keep_bottom - top, keep_left - left : keep_right - left
+            ]
+    return result[:height, :width]
+
+
+def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
+    """Denoise an image array as it comes from a file, keeping its layout and type.
+
+    Accepts HxW or HxWx1 (grey: denoised as equal R, G, B, averaged back),
+    HxWx2 (grey + alpha), HxWx3 (RGB) or HxWx4 (RGBA: alpha kept unchanged);
+    uint8, uint16 (scaled to 0-255 and back) or float on the 0-255 scale.
+    Integer images come back rounded to their type, float ones as float32;
+    all are clipped to the valid range.
+    """
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"expected an HxW, HxWx1, HxWx2, HxWx3 or HxWx4 image, got shape {image.shape}")
+    if image.dtype == np.uint16:
+        scale = 65535.0 / 255.0
+    elif image.dtype == np.uint8 or np.issubdtype(image.dtype, np.floating):
+        scale = 1.0
+    else:
+        raise ValueError(f"unsupported pixel type {image.dtype} (use uint8, uint16 or float on 0-255)")
+    planes = image[..., None] if image.ndim == 2 else image
+    colour = planes[..., :3] if planes.shape[2] >= 3 else planes[..., :1]
+    alpha = planes[..., colour.shape[2] :]
+    rgb = np.broadcast_to(colour, colour.shape[:2] + (3,)).astype(np.float32) / scale
+    denoised = denoise_rgb(model, rgb, tile, margin)
+    if colour.shape[2] == 1:
+        denoised = denoised.mean(axis=2, keepdims=True)
+    denoised = np.clip(denoised, 0.0, 255.0) * scale
+    if np.issubdtype(image.dtype, np.integer):
+        denoised = np.round(denoised).astype(image.dtype)
+    else:
+        denoised = denoised.astype(np.float32)
+    out = np.concatenate([denoised, alpha.astype(denoised.dtype)], axis=2) if alpha.shape[2] else denoised
+    return out.reshape(image.shape)

@@ -1,0 +1,31 @@
+"""Image quality metrics on the 0-255 scale: scikit-image's PSNR and SSIM.
+
+The formulas are the library's, not ours; this module only fixes the
+conventions every report uses: ``data_range=255``, the full image (no border
+crop), SSIM over colour channels with scikit-image's default 7x7 uniform
+window, averaged over channels.
+"""
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+DATA_RANGE = 255.0
+
+
+def _as_float(image):
+    image = np.asarray(image, dtype=np.float64)
+    return image if image.ndim == 3 else image[..., None]
+
+
+def psnr(clean, estimate):
+    """Peak signal-to-noise ratio in dB; ``inf`` for identical images."""
+    clean, estimate = _as_float(clean), _as_float(estimate)
+    if np.array_equal(clean, estimate):
+        return float("inf")  # scikit-image divides by zero here and warns
+    return float(peak_signal_noise_ratio(clean, estimate, data_range=DATA_RANGE))
+
+
+def ssim(clean, estimate):
+    """Structural similarity in [-1, 1]; 1 for identical images."""
+    clean, estimate = _as_float(clean), _as_float(estimate)
+    return float(structural_similarity(clean, estimate, data_range=DATA_RANGE, channel_axis=-1))
