@@ -158,6 +158,18 @@ def measure_memory(scenario):
         model_kind, batch_size = arg.split("@")
         model = keras_trainer(model_kind, int(batch_size))
         fit_steps(model, training_dataset("sample", int(batch_size)).map(lambda x: (x, x)), 5)
+    elif kind == "tiled":  # tiled:6000x4000@1024 -> the CLI's padded, tiled path
+        from stl_denoise.inference import denoise_image
+
+        shape, tile = arg.split("@")
+        width, height = map(int, shape.split("x"))
+        photo = sample_images()["astronaut"]
+        image = np.tile(photo, (height // photo.shape[0] + 1, width // photo.shape[1] + 1, 1))[:height, :width]
+        model = denoiser_from_config(TrainConfig(model="dsc"))
+        start = time.perf_counter()
+        denoise_image(model, image, tile=int(tile))
+        print(json.dumps({"peak_mib": peak_rss_mib(), "seconds": time.perf_counter() - start}))
+        return
     else:
         inference_seconds(int(arg), reps=1)
     print(json.dumps({"peak_mib": peak_rss_mib()}))

@@ -49,15 +49,22 @@ def check_tiling(tile, margin):
         )
 
 
-def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
-    """Denoise a float HxWx3 image on the 0-255 scale; returns float32 HxWx3 (unclipped)."""
+def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.0):
+    """Denoise an HxWx3 image on the 0-255 scale x ``scale``; returns float32 HxWx3 on 0-255 (unclipped).
+
+    The image may be of any numeric type: it is converted to float only once,
+    on the padded canvas, so no full-size float copy of the input is made.
+    """
     check_tiling(tile, margin)
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"image is {height}x{width}: the denoiser needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
     canvas_h, canvas_w = padded_size(height), padded_size(width)
     canvas = np.pad(image, ((0, canvas_h - height), (0, canvas_w - width), (0, 0)), mode="reflect")
+    canvas = canvas.astype(np.float32, copy=False)
+    if scale != 1.0:
+        canvas /= scale
     result = np.empty_like(canvas)
     for top, keep_top, keep_bottom in tile_spans(canvas_h, tile, margin):
         for left, keep_left, keep_right in tile_spans(canvas_w, tile, margin):
@@ -90,14 +97,18 @@ def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
     planes = image[..., None] if image.ndim == 2 else image
     colour = planes[..., :3] if planes.shape[2] >= 3 else planes[..., :1]
     alpha = planes[..., colour.shape[2] :]
-    rgb = np.broadcast_to(colour, colour.shape[:2] + (3,)).astype(np.float32) / scale
-    denoised = denoise_rgb(model, rgb, tile, margin)
+    # In-place arithmetic below: a 24-megapixel float image is 288 MB, and every
+    # temporary copy counts against the memory bound (docs/performance.md).
+    rgb = np.broadcast_to(colour, colour.shape[:2] + (3,))  # a view: grey stays one plane in memory
+    denoised = denoise_rgb(model, rgb, tile, margin, scale)
     if colour.shape[2] == 1:
         denoised = denoised.mean(axis=2, keepdims=True)
-    denoised = np.clip(denoised, 0.0, 255.0) * scale
+    np.clip(denoised, 0.0, 255.0, out=denoised)
+    if scale != 1.0:
+        denoised *= scale
     if np.issubdtype(image.dtype, np.integer):
-        denoised = np.round(denoised).astype(image.dtype)
+        denoised = np.round(denoised, out=denoised).astype(image.dtype)
     else:
-        denoised = denoised.astype(np.float32)
+        denoised = denoised.astype(np.float32, copy=False)
     out = np.concatenate([denoised, alpha.astype(denoised.dtype)], axis=2) if alpha.shape[2] else denoised
     return out.reshape(image.shape)

@@ -141,6 +141,6 @@ def test_make_targets_are_one_cli_call_each():
     for target, expected in (("pretrain-classify", "-m stl_denoise pretrain-classify --data digits --pretrained runs/dsc"),
                              ("train-perceptual", "-m stl_denoise train --model plain --loss perceptual"),
                              ("figures", "-m stl_denoise figures runs/dsc runs/plain runs/classify runs/perceptual")):
-        lines = subprocess.run(["make", "-n", target, "DATA=digits"], cwd=repo, capture_output=True, text=True,
+        lines = subprocess.run(["make", "-n", "--no-print-directory", target, "DATA=digits"], cwd=repo, capture_output=True, text=True,
                                check=True).stdout.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], lines
