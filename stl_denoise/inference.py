@@ -4,7 +4,7 @@ The network needs sides divisible by 16 (four stride-2 stages).  An image is
 reflect-padded at its bottom and right edges up to the next multiple of 16,
 denoised, and cropped back: never resized.  Images larger than one tile are
 processed in overlapping tiles so that memory stays bounded (about 1 GB of
-activations for a 1024 px tile) whatever the image size.
+activations for a 1024 px tile, a quarter of that for the default 512) whatever the image size.
 
 Tiles start at multiples of 16 on the padded canvas, so each tile sees the
 same stride-2 grid as a single pass would, and only the centre of each tile,
@@ -17,7 +17,7 @@ import numpy as np
 
 from stl_denoise.models import SIZE_MULTIPLE, padded_size
 
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 512  # 24 MP within 2 GiB (docs/performance.md); 1024 is ~as fast but needs 3.6 GB
 DEFAULT_MARGIN = 64
 MIN_SIDE = SIZE_MULTIPLE  # smaller images cannot be reflect-padded meaningfully
 
