@@ -14,7 +14,7 @@ import numpy as np
 
 from stl_denoise import plots
 from stl_denoise.errors import UserError
-from stl_denoise.io import atomic_path, write_text
+from stl_denoise.io import write_text
 from stl_denoise.noise import add_noise
 
 FIGURES = ("fig04", "fig05", "fig06", "fig07", "fig08", "fig09", "fig10", "fig11")
@@ -177,10 +177,7 @@ def plot_row(row, out_path, title):
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(out_path) as temp:
-        figure.savefig(temp, dpi=120, format="png")
-    plt.close(figure)
+    plots.save_figure(figure, out_path)
     return row
 
 
@@ -211,10 +208,7 @@ def _accuracy_figure(runs, out_path, title):
     axes.set(title=title, xlabel="iteration", ylabel="accuracy", ylim=(0, 1))
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_path(out_path) as temp:
-        figure.savefig(temp, dpi=120, format="png")
-    plt.close(figure)
+    plots.save_figure(figure, out_path)
     return drawn
 
 

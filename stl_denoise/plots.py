@@ -10,6 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from stl_denoise.io import atomic_path  # noqa: E402
 
 
+def save_figure(figure, out_path):
+    """Lay out, write atomically (no half-written PNG on a kill), and free the figure."""
+    figure.tight_layout()
+    with atomic_path(out_path) as temp:
+        figure.savefig(temp, dpi=120, format="png")
+    plt.close(figure)
+
+
 def read_curve(run_dir, column):
     import csv
 
@@ -37,10 +45,7 @@ def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration
     axes.grid(alpha=0.3)
     if len(curves) > 1:
         axes.legend()
-    figure.tight_layout()
-    with atomic_path(out_path) as temp:
-        figure.savefig(temp, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, out_path)
     return drawn
 
 
@@ -96,10 +101,7 @@ def plot_classifier_panels(runs, out_path, title):
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(out_path) as temp:
-        figure.savefig(temp, dpi=120, format="png")
-    plt.close(figure)
+    save_figure(figure, out_path)
     return drawn
 
 
