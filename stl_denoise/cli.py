@@ -220,8 +220,17 @@ def _names(text):
 
 
 def cmd_figures(args):
-    from stl_denoise.figures import FIGURES, draw_figures
+    from stl_denoise.figures import FIGURES, discover_runs, draw_figures
 
+    if args.skip_first is not None and args.skip_first < 0:
+        raise UserError(f"--skip-first must be >= 0, got {args.skip_first}")
+    _check_seed(args.seed)
+    _check_out_folder(args.out)
+    # Missing runs are skipped (README) as long as one is usable; with none there is nothing to draw,
+    # so say so instead of writing a figures.md that lists only skips.
+    if not discover_runs(args.runs, report=lambda message: None):
+        raise UserError(f"no usable run directory among {' '.join(args.runs)} (each needs config.json and "
+                        "metrics.csv); nothing to draw")
     results = draw_figures(args.runs, args.out, skip_first=args.skip_first, images=args.images, seed=args.seed)
     drawn = [f for f in FIGURES if "skipped" not in results[f]]
     print(f"wrote {len(drawn)} of {len(FIGURES)} figures to {args.out}: {', '.join(drawn) or 'none'} "
@@ -253,11 +262,32 @@ def _model_labels(names):
     return labels
 
 
+def _check_tiling(tile, margin):
+    from stl_denoise.inference import check_tiling
+
+    try:
+        check_tiling(tile, margin)
+    except ValueError as error:
+        raise UserError(f"--tile/--margin: {error}") from None
+
+
+def _check_seed(seed):
+    if not 0 <= seed < 2**32:  # the range numpy's generators accept
+        raise UserError(f"--seed must be in [0, 2**32), got {seed}")
+
+
 def _check_out_folder(path):
     from pathlib import Path
 
-    if Path(path).exists() and not Path(path).is_dir():
+    path = Path(path)
+    # Checked up front: otherwise every file fails alone with a cryptic "File exists"/"Not a directory".
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"--out {path}: is a broken symbolic link, not a folder")
+    if path.exists() and not path.is_dir():
         raise UserError(f"--out {path}: exists and is not a folder")
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserError(f"--out {path}: {existing} exists and is not a folder")
 
 
 def cmd_evaluate(args):
@@ -265,10 +295,14 @@ def cmd_evaluate(args):
     from stl_denoise.data import list_image_files, split_files
     from stl_denoise.pretrained import load_denoiser
 
-    if any(sigma < 0 for sigma in args.sigma) or not 0 <= args.salt_pepper <= 1:
-        raise UserError("--sigma must be >= 0 and --salt-pepper in [0, 1]")
+    # "not 0 <= x <= 255" also rejects NaN, which would otherwise fail deep in the noise seeding.
+    if not all(0 <= sigma <= 255 for sigma in args.sigma) or not 0 <= args.salt_pepper <= 1:
+        raise UserError(f"--sigma must be in [0, 255] and --salt-pepper in [0, 1], got --sigma "
+                        f"{' '.join(f'{s:g}' for s in args.sigma)} --salt-pepper {args.salt_pepper:g}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be positive, got {args.limit}")
+    _check_seed(args.seed)
+    _check_tiling(args.tile, args.margin)
     _check_out_folder(args.out)
     baselines.check_available(args.baselines)
     files = split_files(list_image_files(args.images), args.split)[: args.limit]
@@ -286,13 +320,9 @@ def cmd_evaluate(args):
 
 def cmd_denoise(args):
     from stl_denoise.denoise_files import denoise_files
-    from stl_denoise.inference import check_tiling
     from stl_denoise.pretrained import load_denoiser
 
-    try:
-        check_tiling(args.tile, args.margin)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    _check_tiling(args.tile, args.margin)
     _check_out_folder(args.out)
     model = load_denoiser(args.model)
     written, errors = denoise_files(

@@ -5,6 +5,7 @@ Every paper default lives here, so the faithful targets need no flags.
 
 import dataclasses
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -60,7 +61,9 @@ class TrainConfig:
             (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
             (self.crop_size > 0 and self.crop_size % 16 == 0,
              f"--crop-size must be a positive multiple of 16, got {self.crop_size}"),
-            (self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
+            (0 < self.learning_rate < math.inf,
+             f"--learning-rate must be positive and finite, got {self.learning_rate}"),
+            (0.0 <= self.momentum <= 1.0, f"--momentum must be in [0, 1], got {self.momentum}"),
             (len(self.gate_factors) == 4, f"--gate-factors needs 4 values, got {len(self.gate_factors)}"),
             (all(0.0 <= g <= 1.0 for g in self.gate_factors),
              f"--gate-factors must lie in [0, 1], got {list(self.gate_factors)}"),
@@ -71,6 +74,7 @@ class TrainConfig:
             (0.0 <= self.sigma <= 255.0, f"--sigma must be in [0, 255], got {self.sigma}"),
             (0.0 <= self.salt_pepper <= 1.0, f"--salt-pepper must be in [0, 1], got {self.salt_pepper}"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
+            (0 <= self.seed < 2**32, f"--seed must be in [0, 2**32), got {self.seed}"),  # numpy/TF seed range
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
             (self.loss in ("mse", "perceptual"), f"--loss must be mse or perceptual, got {self.loss!r}"),
             (self.loss != "perceptual" or self.perceptual_classifier,
@@ -78,7 +82,7 @@ class TrainConfig:
             (self.optimizer in ("sgd", "adam"), f"--optimizer must be sgd or adam, got {self.optimizer!r}"),
             (self.lr_schedule in ("constant", "cosine"),
              f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}"),
-            (self.input_range > 0, f"--input-range must be positive, got {self.input_range}"),
+            (0 < self.input_range < math.inf, f"--input-range must be positive and finite, got {self.input_range}"),
             (self.output_activation in ("relu", "linear"),
              f"--output-activation must be relu or linear, got {self.output_activation!r}"),
             (self.sigma_max is None or self.sigma <= self.sigma_max <= 255.0,

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from stl_denoise import baselines as classical
-from stl_denoise.image_io import read_image
-from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_rgb
+from stl_denoise.image_io import ImageFileError, read_image
+from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, MIN_SIDE, denoise_rgb
 from stl_denoise.io import write_text
 from stl_denoise.metrics import psnr, ssim
 
@@ -49,6 +49,9 @@ def noisy_copy(clean, sigma, salt_pepper, seed, name):
 
 def read_rgb(path):
     pixels = read_image(path)
+    if min(pixels.shape[:2]) < MIN_SIDE:  # the models cannot run on it (and SSIM needs 7x7): say which file
+        raise ImageFileError(f"{path}: image is {pixels.shape[0]}x{pixels.shape[1]}: evaluation needs at least "
+                             f"{MIN_SIDE}x{MIN_SIDE} pixels")
     if pixels.dtype != np.uint8:
         pixels = np.round(pixels / 257.0).astype(np.uint8)
     if pixels.ndim == 2:

@@ -6,6 +6,7 @@ would silently read them at 8 bits.
 """
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def _png_bit_depth_and_colour(path):
 def read_image(path):
     """The pixels of ``path`` as uint8 or uint16, HxW or HxWxC (C = 2, 3, 4)."""
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     path = Path(path)
     if not path.exists():
@@ -45,18 +47,24 @@ def read_image(path):
     if header and header[0] == 16 and header[1] in (2, 6):
         raise ImageFileError(f"{path}: 16-bit colour PNG is not supported; convert it to 8-bit colour or 16-bit grey")
     try:
-        with Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            if mode == "1":
-                image = image.convert("L")
-            elif mode == "P":
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                image = image.convert("RGB")
-            elif mode == "PA":
-                image = image.convert("RGBA")
-            pixels = np.asarray(image)
+        # Pillow warns (several lines on stderr) about odd but readable files, e.g. corrupt EXIF in a
+        # TIFF or a large image; the file either reads or fails below with one line naming it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                image.load()
+                mode = image.mode
+                if mode == "1":
+                    image = image.convert("L")
+                elif mode == "P":
+                    image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+                elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                    image = image.convert("RGB")
+                elif mode == "PA":
+                    image = image.convert("RGBA")
+                pixels = np.asarray(image)
+    except DecompressionBombError as error:  # Pillow's guard: keep it, but name the file in one line
+        raise ImageFileError(f"{path}: too large to read safely ({str(error).split(',')[0]})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ImageFileError(f"{path}: not a readable image ({detail})") from None

@@ -43,9 +43,11 @@ def tile_spans(length, tile, margin):
 
 
 def check_tiling(tile, margin):
-    if tile % SIZE_MULTIPLE or margin % SIZE_MULTIPLE or tile <= 2 * margin:
+    # margin < 0 would pass "tile > 2 x margin" yet leave gaps between kept ranges.
+    if tile % SIZE_MULTIPLE or margin % SIZE_MULTIPLE or margin < 0 or tile <= 2 * margin:
         raise ValueError(
-            f"tile ({tile}) and margin ({margin}) must be multiples of {SIZE_MULTIPLE} with tile > 2 x margin"
+            f"tile ({tile}) and margin ({margin}) must be multiples of {SIZE_MULTIPLE} with margin >= 0 and "
+            "tile > 2 x margin"
         )
 
 

@@ -68,11 +68,14 @@ class ClassifierConfig:
             (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
             (self.image_size > 0 and self.image_size % 16 == 0,
              f"--image-size must be a positive multiple of 16, got {self.image_size}"),
-            (self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"),
+            (0 < self.learning_rate < float("inf"),
+             f"--learning-rate must be positive and finite, got {self.learning_rate}"),
+            (0.0 <= self.momentum <= 1.0, f"--momentum must be in [0, 1], got {self.momentum}"),
             (0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}"),
             (self.eval_every > 0, "--eval-every must be positive"),
             (self.eval_images > 0, "--eval-images must be positive"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
+            (0 <= self.seed < 2**32, f"--seed must be in [0, 2**32), got {self.seed}"),  # numpy/TF seed range
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
             (self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"),
         ]

@@ -61,3 +61,58 @@ def test_terminal_is_clean_of_tensorflow_noise():
     assert result.returncode == 0
     assert "train" in result.stdout
     assert result.stderr == ""
+
+
+@pytest.fixture
+def one_image(tmp_path):
+    from PIL import Image
+
+    from stl_denoise.data import sample_images
+
+    Image.fromarray(sample_images()["coffee"][:32, :32]).save(tmp_path / "a.png")
+    return tmp_path / "a.png"
+
+
+# Issue 7: every subcommand rejects out-of-range values with one line and exit 2, before writing
+# anything.  NaN/inf and negative seeds used to reach Keras or numpy and end in a traceback.
+@pytest.mark.parametrize("command, message", [
+    (["denoise", "IMAGE", "--tile", "-16"], "--tile/--margin"),
+    (["denoise", "IMAGE", "--margin", "-16"], "margin >= 0"),
+    (["evaluate", "--images", "IMAGE", "--sigma", "-1"], "--sigma must be in [0, 255]"),
+    (["evaluate", "--images", "IMAGE", "--sigma", "nan"], "--sigma must be in [0, 255]"),
+    (["evaluate", "--images", "IMAGE", "--sigma", "25", "300"], "--sigma must be in [0, 255]"),
+    (["evaluate", "--images", "IMAGE", "--salt-pepper", "1.5"], "--salt-pepper in [0, 1]"),
+    (["evaluate", "--images", "IMAGE", "--tile", "-16"], "--tile/--margin"),
+    (["evaluate", "--images", "IMAGE", "--seed", "-1"], "--seed must be in [0, 2**32)"),
+    (["evaluate", "--images", "/no/such/folder"], "/no/such/folder: no such file or directory"),
+    (["train", "--data", "sample", "--momentum", "-1"], "--momentum must be in [0, 1]"),
+    (["train", "--data", "sample", "--learning-rate", "inf"], "--learning-rate must be positive and finite"),
+    (["train", "--data", "sample", "--learning-rate", "nan"], "--learning-rate must be positive and finite"),
+    (["train", "--data", "sample", "--input-range", "inf"], "--input-range must be positive and finite"),
+    (["train", "--data", "sample", "--seed", "-1"], "--seed must be in [0, 2**32)"),
+    (["train", "--data", "sample", "--steps", "0"], "--steps must be positive"),
+    (["train", "--data", "sample", "--gate-factors", "0.1,0.2,0.3"], "--gate-factors needs 4 values"),
+    (["train", "--data", "sample", "--gate-factors", "nan,0.2,0.3,0.4"], "--gate-factors must lie in [0, 1]"),
+    (["train", "--data", "sample", "--sigma", "nan"], "--sigma must be in [0, 255]"),
+    (["train", "--data", "sample", "--sigma-max", "300"], "--sigma-max must lie in [--sigma, 255]"),
+    (["transfer", "--data", "digits", "--init", "/no/such/run"], "/no/such/run: no denoiser model.keras there"),
+    (["transfer", "--data", "digits", "--init", "truncnormal", "--momentum", "2"], "--momentum must be in [0, 1]"),
+    (["transfer", "--data", "digits", "--init", "truncnormal", "--seed", "-1"], "--seed must be in [0, 2**32)"),
+    (["transfer", "--data", "digits", "--init", "truncnormal", "--steps", "-3"], "--steps must be positive"),
+    (["transfer", "--data", "digits", "--init", "truncnormal", "--learning-rate", "inf"],
+     "--learning-rate must be positive and finite"),
+    (["pretrain-classify", "--data", "digits", "--pretrained", "/no/such/run"], "/no/such/run: no denoiser"),
+    (["figures", "/no/such/run"], "no usable run directory among /no/such/run"),
+    (["figures", "/no/such/run", "--skip-first", "-5"], "--skip-first must be >= 0"),
+    (["figures", "/no/such/run", "--seed", "-2"], "--seed must be in [0, 2**32)"),
+])
+def test_every_command_validates_before_work(tmp_path, one_image, capsys, command, message):
+    out = tmp_path / "out"
+    argv = [str(one_image) if arg == "IMAGE" else arg for arg in command] + ["--out", str(out)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()  # rejected before anything was written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+

@@ -1,0 +1,350 @@
+"""Property tests (issue 7, "Hostile input"): ``denoise`` and ``evaluate`` on whatever a user may hand them.
+
+Each example builds a few files on disk (random sizes, channel counts, pixel
+types and formats, then possibly truncated, byte-corrupted, misnamed,
+chmod 000, symlinked or missing) and runs the real CLI entry point in-process.
+Whatever the input, the run must end either in a correct result or in one
+error line per bad file that names it: no traceback, inputs byte-identical,
+no partial or temporary file in the output folder, and a non-zero exit
+exactly when something failed.
+
+Derandomized, so CI runs the same examples every time.  How many examples
+each property tried is written to ``fuzz-counts.json`` in the temp folder
+(``STL_DENOISE_FUZZ_COUNTS`` overrides the path) for the issue's closing note.
+"""
+
+import collections
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from stl_denoise.cli import main
+from stl_denoise.inference import MIN_SIDE
+
+COUNTS_PATH = Path(os.environ.get("STL_DENOISE_FUZZ_COUNTS", Path(tempfile.gettempdir()) / "fuzz-counts.json"))
+COUNTS = collections.Counter()
+# Root reads and writes through chmod 000 (the suite runs as root in CI): then a
+# permission fault cannot happen and the case must succeed instead.
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+# STL_DENOISE_FUZZ_SCALE=N: N times the examples, randomly drawn, for a longer hunt outside CI.
+SCALE = int(os.environ.get("STL_DENOISE_FUZZ_SCALE", "0"))
+FUZZ = settings(max_examples=300 * max(SCALE, 1), deadline=None, derandomize=not SCALE, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def record(*keys):
+    for key in keys:
+        COUNTS[key] += 1
+    COUNTS_PATH.write_text(json.dumps(dict(sorted(COUNTS.items())), indent=1) + "\n")
+
+
+# --- building hostile files -------------------------------------------------------------
+
+# (channels, dtype, format, readable): what Pillow can write, and whether read_image must accept it.
+FORMATS = [
+    (1, "uint8", "png", True), (1, "uint8", "jpg", True), (1, "uint8", "bmp", True), (1, "uint8", "tif", True),
+    (2, "uint8", "png", True), (3, "uint8", "png", True), (3, "uint8", "jpg", True), (3, "uint8", "bmp", True),
+    (3, "uint8", "tif", True), (4, "uint8", "png", True), (4, "uint8", "tif", True),
+    (1, "uint16", "png", True), (1, "uint16", "tif", True),
+    (3, "uint16", "png", False),  # 16-bit colour PNG: refused, Pillow would read it at 8 bits
+    (1, "float32", "tif", False),  # float TIFF (mode F): not a supported pixel type
+]
+MUTATIONS = ["none", "none", "truncate", "corrupt", "png-named-jpg", "text-named-png", "empty", "chmod-000",
+             "symlink", "dangling-symlink", "missing", "bomb-header"]
+
+
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(height, width):
+    """A 100-byte PNG whose header claims height x width pixels (Pillow's decompression-bomb guard)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(100)))
+            + chunk(b"IEND", b""))
+
+
+def sixteen_bit_rgb_png(height, width, seed):
+    """Pillow cannot write 48-bit PNGs; build a minimal one by hand."""
+    pixels = np.random.default_rng(seed).integers(0, 65536, (height, width * 3), dtype=np.uint16).astype(">u2")
+    rows = b"".join(b"\0" + row.tobytes() for row in pixels)
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def image_bytes(height, width, channels, dtype, fmt, seed):
+    if dtype == "uint16" and channels == 3:
+        return sixteen_bit_rgb_png(height, width, seed)
+    rng = np.random.default_rng(seed)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    if dtype == "float32":
+        pixels = rng.uniform(0, 255, shape).astype(np.float32)
+    else:
+        pixels = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format={"jpg": "JPEG", "tif": "TIFF"}.get(fmt, fmt.upper()))
+    return buffer.getvalue()
+
+
+@st.composite
+def hostile_files(draw):
+    """One input file spec: how to make it, and whether it must (True), must not (False) or may (None) work."""
+    channels, dtype, fmt, readable = draw(st.sampled_from(FORMATS))
+    # Half the sides at least MIN_SIDE, so that many cases must succeed rather than be refused.
+    side = st.one_of(st.integers(1, 80), st.integers(MIN_SIDE, 80))
+    height, width = draw(side), draw(side)
+    mutation = draw(st.sampled_from(MUTATIONS))
+    data = image_bytes(height, width, channels, dtype, fmt, draw(st.integers(0, 2**16)))
+    suffix = "." + fmt
+    if mutation == "truncate":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif mutation == "corrupt":
+        data = bytearray(data)
+        for _ in range(draw(st.integers(1, 8))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        data = bytes(data)
+    elif mutation == "png-named-jpg":
+        data = image_bytes(height, width, 3, "uint8", "png", 0)
+        channels, dtype, readable, suffix = 3, "uint8", True, ".jpg"
+    elif mutation == "text-named-png":
+        data, suffix = draw(st.text(min_size=1, max_size=200)).encode(), ".png"
+    elif mutation == "empty":
+        data = b""
+    elif mutation == "bomb-header":  # above 2x Pillow's MAX_IMAGE_PIXELS: refused before decoding
+        data, suffix = bomb_png(draw(st.integers(20_000, 65_535)), draw(st.integers(20_000, 65_535))), ".png"
+    if mutation in ("truncate", "corrupt"):
+        expect = None  # a decoder may or may not notice; either outcome must be clean
+    elif mutation in ("text-named-png", "empty", "dangling-symlink", "missing", "bomb-header"):
+        expect = False
+    elif mutation == "chmod-000" and not IS_ROOT:
+        expect = False
+    else:
+        expect = readable and min(height, width) >= MIN_SIDE
+    if mutation == "text-named-png" and data.startswith(b"BM"):
+        expect = None  # hypothesis could spell a bitmap header; Pillow then decides
+    return {"data": data, "suffix": suffix, "size": (height, width), "mutation": mutation, "expect": expect,
+            "format": f"{channels} channel(s) {dtype} {fmt}"}
+
+
+def materialise(spec, folder, index):
+    """Create the file (and any link) for ``spec``; returns the path to pass on the command line."""
+    real = folder / f"f{index}{spec['suffix']}"
+    mutation = spec["mutation"]
+    if mutation == "missing":
+        return real
+    if mutation == "dangling-symlink":
+        real.symlink_to(folder / f"gone{index}{spec['suffix']}")
+        return real
+    if mutation == "symlink":
+        target = folder.parent / "targets" / f"t{index}{spec['suffix']}"  # outside the --images folder
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(spec["data"])
+        real.symlink_to(target)
+        return real
+    real.write_bytes(spec["data"])
+    if mutation == "chmod-000":
+        real.chmod(0)
+    return real
+
+
+def snapshot(folder, skip=None):
+    """sha256 and mode of every regular file under ``folder`` but ``skip`` (links not followed: targets are listed)."""
+    hashes = {}
+    for path in sorted(folder.rglob("*")):
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        if path.is_file() and not path.is_symlink():
+            mode = path.stat().st_mode
+            path.chmod(0o600)  # chmod 000 files must be hashed too, even without root
+            hashes[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), mode)
+            path.chmod(mode)
+    return hashes
+
+
+def run(argv):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(argv)
+    # Outside pytest these would be multi-line stderr noise around the one-line errors.
+    pillow = [f"{w.category.__name__}: {w.message}" for w in caught if "PIL" in w.filename]
+    assert not pillow, pillow
+    return code, err.getvalue()
+
+
+def check_clean_stderr(err):
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if not line.startswith("[")]  # evaluate's "[i/n] file" progress
+    assert all(line.startswith("stl-denoise: error: ") for line in lines), err
+    return lines
+
+
+@pytest.fixture(scope="module")
+def workspace():
+    folder = Path(tempfile.mkdtemp(prefix="stl-fuzz-"))
+    yield folder
+    for path in folder.rglob("*"):  # restore modes so the folder can be removed
+        if not path.is_symlink():
+            path.chmod(0o700)
+    shutil.rmtree(folder)
+
+
+def fresh(workspace):
+    case = Path(tempfile.mkdtemp(dir=workspace))
+    (case / "in").mkdir()
+    return case
+
+
+# --- denoise -----------------------------------------------------------------------------
+
+@FUZZ
+@given(specs=st.lists(hostile_files(), min_size=1, max_size=3),
+       out_kind=st.sampled_from(["new", "new", "new", "existing", "is-a-file", "unwritable", "dangling-symlink",
+                                 "under-a-file"]))
+def test_denoise_property(specs, out_kind, workspace, random_denoiser_path):
+    case = fresh(workspace)
+    inputs = [materialise(spec, case / "in", index) for index, spec in enumerate(specs)]
+    out = case / "out"
+    if out_kind == "existing":
+        out.mkdir()
+    elif out_kind == "is-a-file":
+        out.write_text("not a folder\n")
+    elif out_kind == "dangling-symlink":
+        out.symlink_to(case / "nowhere")
+    elif out_kind == "under-a-file":
+        (case / "file").write_text("not a folder\n")
+        out = case / "file" / "out"
+    elif out_kind == "unwritable":
+        out.mkdir()
+        out.chmod(0o555)
+    before, listing = snapshot(case, skip=out), sorted(case.rglob("*"))
+
+    code, err = run(["denoise", "--model", str(random_denoiser_path), *map(str, inputs), "--out", str(out)])
+    lines = check_clean_stderr(err)
+    record("denoise cases", *(f"denoise input: {s['mutation']}" for s in specs), f"denoise out: {out_kind}",
+           *(f"denoise format: {s['format']}" for s in specs))
+
+    assert snapshot(case, skip=out) == before  # no input (or link target) modified: bytes and modes
+    if out_kind in ("is-a-file", "dangling-symlink", "under-a-file"):
+        assert code == 2 and len(lines) == 1 and str(out) in lines[0] and "not a folder" in lines[0], lines
+        assert sorted(case.rglob("*")) == listing and not out.is_dir()  # refused before creating anything
+        if out_kind != "dangling-symlink":
+            assert out.parent.read_text() if out_kind == "under-a-file" else out.read_text() == "not a folder\n"
+        return
+    write_denied = out_kind == "unwritable" and not IS_ROOT
+    written = set()
+    for source, spec in zip(inputs, specs):
+        target = out / f"{source.stem}.png"
+        mine = [line for line in lines if str(source) in line]
+        if target.exists():
+            assert not mine, mine
+            assert spec["expect"] is not False and not write_denied, (spec["mutation"], spec["size"])
+            with Image.open(target) as image:
+                image.load()
+                size = (image.height, image.width)
+            if spec["mutation"] in ("truncate", "corrupt"):
+                # A flipped header byte can change the declared size (a 1-row TIFF read as 257 rows):
+                # the output must match the input as it decodes, not as it was first written.
+                with Image.open(source) as decoded:
+                    assert size == (decoded.height, decoded.width)
+            else:
+                assert size == spec["size"]
+            written.add(target.name)
+            record("denoise files written")
+        else:
+            assert len(mine) == 1, (source, lines)  # one line, naming the file
+            assert spec["expect"] is not True or write_denied, (spec["mutation"], spec["size"], mine)
+            record("denoise files refused")
+    assert len(lines) == len(specs) - len(written)  # every error line belongs to one input
+    assert code == (1 if lines else 0)
+    left = {p.name for p in out.iterdir()} if out.exists() else set()
+    assert left == written  # no partial or temporary (.f0.*.png) files
+    if out_kind == "unwritable":
+        out.chmod(0o755)
+
+
+# --- evaluate ----------------------------------------------------------------------------
+
+@settings(FUZZ, max_examples=60 * max(SCALE, 1))
+@given(specs=st.lists(hostile_files(), min_size=1, max_size=2))
+def test_evaluate_property(specs, workspace, random_denoiser_path):
+    case = fresh(workspace)
+    inputs = [materialise(spec, case / "in", index) for index, spec in enumerate(specs)]
+    out = case / "report"
+    before = snapshot(case, skip=out)
+    # A folder as --images, as users pass it: missing and dangling entries are simply not listed.
+    code, err = run(["evaluate", "--model", str(random_denoiser_path), "--images", str(case / "in"),
+                     "--baselines", "median", "--sigma", "10", "--tile", "64", "--margin", "16", "--out", str(out)])
+    lines = check_clean_stderr(err)
+    record("evaluate cases", *(f"evaluate input: {s['mutation']}" for s in specs))
+
+    assert snapshot(case, skip=out) == before
+    listed = [(p, s) for p, s in zip(inputs, specs) if s["mutation"] not in ("missing", "dangling-symlink")]
+    if code == 0:
+        assert not lines and listed
+        assert all(s["expect"] is not False for _, s in listed), [s["mutation"] for _, s in listed]
+        assert sorted(p.name for p in out.iterdir()) == ["per_image.csv", "summary.csv", "summary.md"]
+        rows = (out / "per_image.csv").read_text().splitlines()
+        assert len(rows) == 1 + 3 * len(listed)  # header + (noisy input, the model, median) per image
+        record("evaluate runs scored")
+    else:
+        # evaluate scores a whole set, so one bad file stops it: one line naming that file (or the empty folder).
+        assert code == 2 and len(lines) == 1, lines
+        named = [s for p, s in listed if str(p) in lines[0]]
+        assert named or (not listed and str(case / "in") in lines[0]), lines
+        assert all(s["expect"] is not True for s in named), (lines, named)
+        assert not out.exists()  # nothing written before the failure
+        record("evaluate runs refused")
+
+
+# --- regressions for what the properties found ------------------------------------------
+
+def test_evaluate_names_an_image_too_small_for_the_model(tmp_path, random_denoiser_path, capsys):
+    """Was a ValueError traceback from the warm-up call (and SSIM needs 7x7 anyway)."""
+    Image.fromarray(np.zeros((9, 40, 3), np.uint8)).save(tmp_path / "small.png")
+    code = main(["evaluate", "--model", str(random_denoiser_path), "--images", str(tmp_path), "--baselines",
+                 "median", "--sigma", "10", "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines() == [f"stl-denoise: error: {tmp_path / 'small.png'}: image is 9x40: evaluation needs at "
+                                "least 16x16 pixels"]
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("kind", ["dangling-symlink", "under-a-file"])
+def test_denoise_out_that_cannot_be_a_folder_is_refused_up_front(tmp_path, random_denoiser_path, capsys, kind):
+    """Was one cryptic "File exists" / "Not a directory" line per input and exit 1."""
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.png")
+    if kind == "dangling-symlink":
+        out = tmp_path / "out"
+        out.symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "file").write_text("")
+        out = tmp_path / "file" / "out"
+    code = main(["denoise", "--model", str(random_denoiser_path), str(tmp_path / "a.png"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"--out {out}: " in err and "not a folder" in err
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_fuzz_counts_recorded():
+    """Runs after the properties (file order): the counts the closing note reports."""
+    counts = json.loads(COUNTS_PATH.read_text())
+    assert counts["denoise cases"] >= 300 and counts["evaluate cases"] >= 60
+    assert counts["denoise files written"] > 0 and counts["denoise files refused"] > 0
