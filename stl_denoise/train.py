@@ -122,6 +122,8 @@ def train(config: TrainConfig, run_dir, verbose=True):
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: exists and is not a directory")
     _check_run_dir(run_dir, config)
+    if config.data == "stl10":  # fail (in seconds, offline) before the run folder exists
+        data.stl10_builder(config.data_dir)
     source_info = data.describe_source(config.data, config.data_dir, config.data_split)
     extractor = None
     if config.loss == "perceptual":  # loaded before anything is written: a bad classifier writes nothing

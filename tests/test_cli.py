@@ -54,6 +54,7 @@ def test_missing_stl10_fails_fast_in_a_real_process(tmp_path):
     assert "STL-10 is not prepared" in result.stderr and "make stl10" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr  # one line: no TensorFlow start-up noise either
+    assert not (tmp_path / "run").exists()  # nothing written
 
 
 def test_terminal_is_clean_of_tensorflow_noise():
