@@ -51,6 +51,9 @@ def add_train_arguments(parser, defaults=DEFAULTS):
         help="classifier run directory whose 1024-d features define the perceptual loss")
     add("--deterministic", action="store_true", default=defaults.deterministic,
         help="deterministic TF ops: same seed gives identical metrics.csv (slower)")
+    add("--mixed-precision", choices=["off", "float16", "bfloat16"], default=defaults.mixed_precision,
+        help="compute in float16 (GPUs; loss scaling automatic) or bfloat16, weights and loss in float32 "
+             "(default off: float32, as the paper)")
     add("--jit-compile", choices=["auto", "on", "off"], default=defaults.jit_compile,
         help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
     add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,

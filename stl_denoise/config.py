@@ -39,6 +39,7 @@ class TrainConfig:
     clip_norm: float | None = None
     deterministic: bool = False  # TF op determinism: bit-identical reruns, slower
     strategy: str = "none"  # none | mirrored | multiworker (tf.distribute)
+    mixed_precision: str = "off"  # off | float16 (GPUs) | bfloat16; float32 is the faithful default
     jit_compile: str = "auto"  # XLA: auto = on with a GPU, off on CPU (measured, docs/performance.md)
     preset: str = "faithful"
     # Modern-preset switches (issue 5); these defaults are the faithful recipe.
@@ -89,6 +90,8 @@ class TrainConfig:
              f"--sigma-max must lie in [--sigma, 255], got {self.sigma_max}"),
             (self.data_split in ("all", "train", "validation"),
              f"--data-split must be all, train or validation, got {self.data_split!r}"),
+            (self.mixed_precision in ("off", "float16", "bfloat16"),
+             f"--mixed-precision must be off, float16 or bfloat16, got {self.mixed_precision!r}"),
             (self.jit_compile in ("auto", "on", "off"), f"--jit-compile must be auto, on or off, got {self.jit_compile!r}"),
             (self.strategy in ("none", "mirrored", "multiworker"),
              f"--strategy must be none, mirrored or multiworker, got {self.strategy!r}"),

@@ -5,6 +5,7 @@ Data flows: clean crops (tf.data) -> ``ImageNoise`` (inside the compiled step)
 denoiser is saved (``model.keras``); the noise layer exists in training only.
 """
 
+import contextlib
 import json
 import math
 import statistics
@@ -82,6 +83,25 @@ def metric_columns(config):
     return ["mse", "perceptual"] if config.loss == "perceptual" else ["mse"]
 
 
+@contextlib.contextmanager
+def dtype_policy(mixed_precision):
+    """Build layers under a mixed policy (float16/bfloat16 compute, float32 weights).
+
+    Keras losses cast to float32, so MSE on the 0-255 scale does not overflow,
+    and ``compile`` adds loss scaling itself under mixed_float16.  The global
+    policy is restored afterwards: it must not leak into later models.
+    """
+    if mixed_precision == "off":
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(f"mixed_{mixed_precision}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def resolve_jit_compile(setting):
     """XLA on GPUs; off on CPUs, where TF's oneDNN kernels run this net faster
     than XLA's CPU code (docs/performance.md).  Keras' own "auto" means on."""
@@ -139,7 +159,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
         import_tensorflow().config.experimental.enable_op_determinism()
     strategy = make_strategy(config.strategy)
     check_global_batch(strategy, config.batch_size)
-    with strategy_scope(strategy):
+    with strategy_scope(strategy), dtype_policy(config.mixed_precision):
         denoiser = denoiser_from_config(config)
         model = build_training_model(denoiser, config, extractor)
     steps_per_epoch = _epoch_size(config)

@@ -89,3 +89,15 @@ def test_resume_continues_to_the_requested_steps(tmp_path):
 def test_config_validation(overrides, message):
     with pytest.raises(UserError, match=message):
         tiny(**overrides).validate()
+
+
+def test_mixed_precision_flag_trains_and_restores_the_policy(tmp_path, photo_crops):
+    # bfloat16 runs on CPUs (float16 is the GPU choice); float32 stays the default.
+    train(tiny(steps=10, steps_per_epoch=10, mixed_precision="bfloat16"), tmp_path / "mixed", verbose=False)
+    assert keras.config.dtype_policy().name == "float32"
+    model = keras.saving.load_model(tmp_path / "mixed" / "model.keras")
+    assert model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("conv1").kernel.dtype == "float32"
+    assert np.all(np.isfinite(mse_column(tmp_path / "mixed")))
+    with pytest.raises(UserError, match="--mixed-precision"):
+        tiny(mixed_precision="half").validate()
