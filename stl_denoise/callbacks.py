@@ -84,12 +84,11 @@ class MetricsCSV(keras.callbacks.Callback):
     appears exactly once.
     """
 
-    def __init__(self, path, step, columns, batch_size):
+    def __init__(self, path, step, columns):
         super().__init__()
         self.path = Path(path)
         self.step = step
         self.columns = list(columns)
-        self.batch_size = batch_size
         self._file = None
 
     def on_train_begin(self, logs=None):

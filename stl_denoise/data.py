@@ -202,17 +202,29 @@ def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, sk
     the train/validation part of a folder (``split_files``).
     """
     images, count = source_images(source, crop_size, data_dir, folder_split=split)
-    shuffle_buffer = min(count or 10_000, 10_000)
-    # One fixed order per seed: with reshuffling, every extra iterator that
-    # Keras or tf.distribute opens would silently change the data order.
-    # Crops still differ between passes (their seed is the element index).
-    stream = images.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False).repeat()
+
+    def crop(crop_seed, image):
+        return tf.cast(_crop(image, crop_size, crop_seed, True), tf.float32)
+
+    return seeded_crop_batches(images, count, seed, batch_size, skip_batches, crop)
+
+
+def seeded_crop_batches(elements, count, seed, batch_size, skip_batches, crop, buffer_cap=10_000):
+    """Shuffle once per seed, repeat, and crop element k with the stateless seed (seed, k).
+
+    One fixed order per seed: with reshuffling, every extra iterator that
+    Keras or tf.distribute opens would silently change the data order.
+    Crops still differ between passes (their seed is the element index), and
+    skipping ``skip_batches`` batches resumes the stream exactly.
+    ``crop(crop_seed, element)`` returns the training element.
+    """
+    stream = elements.shuffle(min(count or buffer_cap, buffer_cap), seed=seed, reshuffle_each_iteration=False).repeat()
     stream = stream.enumerate().skip(skip_batches * batch_size)
 
-    def crop(index, image):
-        return tf.cast(_crop(image, crop_size, tf.stack([tf.cast(seed, tf.int64), index]), True), tf.float32)
+    def seeded(index, element):
+        return crop(tf.stack([tf.cast(seed, tf.int64), index]), element)
 
-    return stream.map(crop, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    return stream.map(seeded, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
 def evaluation_dataset(source, batch_size, crop_size=64, data_dir=None, limit=None):

@@ -112,20 +112,15 @@ def training_batches(source, split, batch_size, image_size=64, seed=0, data_dir=
     Seeded and resumable like ``data.training_dataset``: element k is cropped
     with the stateless seed (seed, k).
     """
-    from stl_denoise.data import _crop
+    from stl_denoise.data import _crop, seeded_crop_batches
 
     examples, count = _examples(source, split, "train", image_size, data_dir)
-    # A fixed order per seed (as data.training_dataset): reshuffling would change
-    # the order whenever Keras or tf.distribute opens another iterator.
-    stream = examples.shuffle(min(count or 13_000, 13_000), seed=seed, reshuffle_each_iteration=False).repeat()
-    stream = stream.enumerate().skip(skip_batches * batch_size)
 
-    def crop(index, example):
+    def crop(crop_seed, example):
         image, label = example
-        crop_seed = tf.stack([tf.cast(seed, tf.int64), index])
         return tf.cast(_crop(image, image_size, crop_seed, True), tf.float32), label
 
-    return stream.map(crop, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(2)
+    return seeded_crop_batches(examples, count, seed, batch_size, skip_batches, crop, buffer_cap=13_000)
 
 
 def evaluation_arrays(source, split, image_size=64, data_dir=None, limit=None):

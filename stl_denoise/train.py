@@ -178,7 +178,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
         cb.ResetEachBatch(metric_columns(config)),
         cb.EpochTracker(step),
         nan_stop,
-        cb.MetricsCSV(run_dir / "metrics.csv", step, metric_columns(config), config.batch_size),
+        cb.MetricsCSV(run_dir / "metrics.csv", step, metric_columns(config)),
         cb.DenoiserCheckpoint(denoiser, str(run_dir / "checkpoint.keras")),
         cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),

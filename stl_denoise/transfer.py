@@ -216,7 +216,7 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
         cb.EpochTracker(step),
         nan_stop,
         HeldOutAccuracy(eval_images, eval_labels, step, config.eval_every, config.steps),
-        cb.MetricsCSV(run_dir / "metrics.csv", step, COLUMNS, config.batch_size),
+        cb.MetricsCSV(run_dir / "metrics.csv", step, COLUMNS),
         cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
     ]
     if verbose:
