@@ -18,6 +18,21 @@ def _gate_factors(text):
     return values
 
 
+def add_run_arguments(parser, defaults):
+    """Batch, optimiser and run-control flags shared by ``train`` and the classifier commands."""
+    add = parser.add_argument
+    add("--batch-size", type=int, default=defaults.batch_size,
+        help="global batch (default %(default)s, paper §4.2; split across replicas)")
+    add("--learning-rate", type=float, default=defaults.learning_rate, help="learning rate (default %(default)g)")
+    add("--momentum", type=float, default=defaults.momentum, help="SGD momentum (default %(default)g: plain SGD)")
+    add("--seed", type=int, default=defaults.seed)
+    add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
+        help="iterations between backups (default %(default)s)")
+    add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
+    add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
+        help="tf.distribute over all GPUs (mirrored) or TF_CONFIG workers (multiworker)")
+
+
 def add_train_arguments(parser, defaults=DEFAULTS):
     add = parser.add_argument
     add("--model", choices=["dsc", "plain"], default=defaults.model,
@@ -25,10 +40,7 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--data", default=defaults.data, help="stl10 | sample | PATH to a folder of images (default %(default)s)")
     add("--data-dir", default=defaults.data_dir, help="TFDS data dir for stl10 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     add("--steps", type=int, default=defaults.steps, help="iterations (default %(default)s, paper §4.2)")
-    add("--batch-size", type=int, default=defaults.batch_size, help="default %(default)s (paper §4.2)")
     add("--crop-size", type=int, default=defaults.crop_size, help="training crop side, multiple of 16 (default %(default)s)")
-    add("--learning-rate", type=float, default=defaults.learning_rate, help="SGD learning rate (default %(default)g)")
-    add("--momentum", type=float, default=defaults.momentum, help="SGD momentum (default %(default)g: plain SGD)")
     add("--gate-factors", type=_gate_factors, default=defaults.gate_factors,
         help="δ for conv1..conv4 (default 0.1,0.2,0.3,0.4, paper §4.2)")
     add("--gate-reading", choices=["equations", "text"], default=defaults.gate_reading,
@@ -41,10 +53,6 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--sigma", type=float, default=defaults.sigma, help="Gaussian noise std, 0-255 scale (default %(default)g)")
     add("--salt-pepper", type=float, default=defaults.salt_pepper,
         help="fraction of pixels set to 0/255 (default %(default)g)")
-    add("--seed", type=int, default=defaults.seed)
-    add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
-        help="iterations between backups (default %(default)s)")
-    add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
     add("--loss", choices=["mse", "perceptual"], default=defaults.loss,
         help="mse: pixel MSE (default, §3.2); perceptual: squared L2 between classifier features (§4.2)")
     add("--perceptual-classifier", default=defaults.perceptual_classifier,
@@ -56,8 +64,7 @@ def add_train_arguments(parser, defaults=DEFAULTS):
              "(default off: float32, as the paper)")
     add("--jit-compile", choices=["auto", "on", "off"], default=defaults.jit_compile,
         help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
-    add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
-        help="tf.distribute over all GPUs (mirrored) or TF_CONFIG workers (multiworker); --batch-size is global")
+    add_run_arguments(parser, defaults)
     add_modern_arguments(parser, defaults)
 
 
@@ -152,10 +159,7 @@ def add_classifier_arguments(parser):
         help="paper: train on train+test (13k), report on test, as published (default); "
              "standard: train on train (5k), report on the held-out test (8k)")
     add("--steps", type=int, default=None, help="iterations (default: one pass over the training images)")
-    add("--batch-size", type=int, default=defaults.batch_size, help="default %(default)s (paper §4.2)")
     add("--image-size", type=int, default=defaults.image_size, help="input side, multiple of 16 (default %(default)s)")
-    add("--learning-rate", type=float, default=defaults.learning_rate, help="SGD learning rate (default %(default)g)")
-    add("--momentum", type=float, default=defaults.momentum, help="SGD momentum (default %(default)g)")
     add("--bottleneck-channels", type=int, default=defaults.bottleneck_channels,
         help="conv5 width (default %(default)s; must match a pretrained denoiser)")
     add("--kernel-size", type=int, default=defaults.kernel_size, help="default %(default)s")
@@ -163,11 +167,7 @@ def add_classifier_arguments(parser):
     add("--dropout", type=float, default=defaults.dropout, help="dropout after the 1024-unit layer (default %(default)g)")
     add("--eval-every", type=int, default=defaults.eval_every, help="iterations between held-out accuracy checks")
     add("--eval-images", type=int, default=defaults.eval_images, help="cap on evaluation images (default %(default)s)")
-    add("--seed", type=int, default=defaults.seed)
-    add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch, help="iterations between backups")
-    add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
-    add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
-        help="tf.distribute over all GPUs or TF_CONFIG workers; --batch-size is global")
+    add_run_arguments(parser, defaults)
 
 
 def classifier_config_from_args(args, init):
