@@ -77,6 +77,9 @@ def add_modern_arguments(parser, defaults):
     add("--optimizer", choices=["sgd", "adam"], default=defaults.optimizer, help="default %(default)s")
     add("--lr-schedule", choices=["constant", "cosine"], default=defaults.lr_schedule,
         help="cosine: decay the learning rate to 0 over --steps (default %(default)s)")
+    add("--warmup-steps", type=int, default=defaults.warmup_steps,
+        help="ramp the learning rate linearly from 0 over the first N steps, e.g. when fine-tuning with "
+             "--init-from (default %(default)s)")
     add("--input-range", type=float, default=defaults.input_range,
         help="the network sees pixels scaled to [0, N]; models always take/return 0-255 (default %(default)g)")
     add("--output-activation", choices=["relu", "linear"], default=defaults.output_activation,
@@ -92,6 +95,9 @@ def add_modern_arguments(parser, defaults):
         help="clip noisy pixels to [0, 255] (default %(default)s; the benchmark protocol does not clip)")
     add("--data-split", choices=["all", "train", "validation"], default=defaults.data_split,
         help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
+    add("--init-from", default=defaults.init_from, metavar="MODEL",
+        help="fine-tune: start from this denoiser's weights (a shipped name such as dsc-modern-blind, a .keras "
+             "file or a run folder) instead of a fresh initialisation; the architecture flags must match it")
 
 
 def preset_from_argv(argv):

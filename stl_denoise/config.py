@@ -45,6 +45,7 @@ class TrainConfig:
     # Modern-preset switches (issue 5); these defaults are the faithful recipe.
     optimizer: str = "sgd"  # sgd | adam
     lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the run)
+    warmup_steps: int = 0  # linear ramp of the learning rate from 0 over the first N steps
     input_range: float = 255.0  # the network sees pixels in [0, input_range]
     output_activation: str = "relu"  # relu | linear
     residual: bool = False  # global residual: the layers predict clean - noisy
@@ -52,6 +53,7 @@ class TrainConfig:
     sigma_max: float | None = None  # set: sigma drawn per image from [sigma, sigma_max]
     clip_noise: bool = True  # False: unclipped Gaussian noise (the benchmark protocol)
     data_split: str = "all"  # all | train | validation (folders only, data.validation_split)
+    init_from: str | None = None  # start from this denoiser's weights (shipped name or .keras): fine-tuning
 
     def validate(self):
         from stl_denoise.errors import UserError
@@ -75,6 +77,7 @@ class TrainConfig:
             (0.0 <= self.sigma <= 255.0, f"--sigma must be in [0, 255], got {self.sigma}"),
             (0.0 <= self.salt_pepper <= 1.0, f"--salt-pepper must be in [0, 1], got {self.salt_pepper}"),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
+            (0 <= self.warmup_steps < self.steps, f"--warmup-steps must be in [0, --steps), got {self.warmup_steps}"),
             (0 <= self.seed < 2**32, f"--seed must be in [0, 2**32), got {self.seed}"),  # numpy/TF seed range
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
             (self.loss in ("mse", "perceptual"), f"--loss must be mse or perceptual, got {self.loss!r}"),

@@ -43,10 +43,79 @@ def denoiser_from_config(config):
     )
 
 
+def initial_weights(config):
+    """``--init-from``: the start weights and a record of their file, or (None, None).
+
+    Checked against the configured architecture (layer types, settings and
+    weight shapes) before the run folder exists, so a mismatch writes nothing.
+    """
+    if not config.init_from:
+        return None, None
+    import hashlib
+
+    from stl_denoise.pretrained import load_denoiser, model_path
+
+    path = model_path(config.init_from).resolve()
+    source = load_denoiser(path)
+    expected = denoiser_from_config(config)
+
+    first_difference = _architecture_difference(source, expected)
+    if first_difference:
+        raise UserError(
+            f"{path}: --init-from model differs from this run's architecture at {first_difference} "
+            "(check --preset, --model, --bottleneck-channels, --kernel-size, --gate-factors, --input-range, "
+            "--residual, --output-activation)"
+        )
+    record = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return source.get_weights(), record
+
+
+def _architecture_difference(model, reference):
+    """The first layer where two denoisers differ (type, settings, weight shapes), or None."""
+    ignored = {"kernel_initializer", "bias_initializer", "dtype", "trainable", "seed"}
+
+    def describe(layer):
+        settings = {k: v for k, v in layer.get_config().items() if k not in ignored}
+        return type(layer).__name__, settings, [tuple(w.shape) for w in layer.weights]
+
+    ours, theirs = [(layer.name, describe(layer)) for layer in model.layers], \
+        [(layer.name, describe(layer)) for layer in reference.layers]
+    for (name, description), (other_name, other) in zip(ours, theirs):
+        if (name, description) != (other_name, other):
+            return f"layer {name!r}" if name == other_name else f"layer {name!r} (expected {other_name!r})"
+    if len(ours) != len(theirs):
+        return f"its layer count ({len(ours)}, expected {len(theirs)})"
+    return None
+
+
+@keras.saving.register_keras_serializable(package="stl_denoise")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """lr * min(1, (step + 1) / warmup_steps): a constant rate reached linearly."""
+
+    def __init__(self, learning_rate, warmup_steps):
+        self.learning_rate = learning_rate
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step):
+        fraction = keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1.0) / self.warmup_steps)
+        return self.learning_rate * fraction
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps}
+
+
 def optimizer_from_config(config):
     learning_rate = config.learning_rate
     if config.lr_schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.steps)
+        # Keras' warmup ramps linearly from initial_learning_rate to warmup_target, then decays.
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if config.warmup_steps else config.learning_rate,
+            decay_steps=config.steps - config.warmup_steps,
+            warmup_target=config.learning_rate if config.warmup_steps else None,
+            warmup_steps=config.warmup_steps,
+        )
+    elif config.warmup_steps:
+        learning_rate = LinearWarmup(config.learning_rate, config.warmup_steps)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clip_norm)
     return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum, clipnorm=config.clip_norm)
@@ -150,8 +219,11 @@ def train(config: TrainConfig, run_dir, verbose=True):
         from stl_denoise.perceptual import load_extractor
 
         extractor = load_extractor(config.perceptual_classifier, config.crop_size)
+    start_weights, init_record = initial_weights(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {"config": config.to_dict(), "data": source_info, "environment": environment()}
+    if init_record:
+        record["init_from"] = init_record
     write_json(run_dir / "config.json", record)
 
     keras.utils.set_random_seed(config.seed)
@@ -165,6 +237,8 @@ def train(config: TrainConfig, run_dir, verbose=True):
     steps_per_epoch = _epoch_size(config)
     epochs = config.steps // steps_per_epoch
     initial_epoch = _restored_epoch(run_dir)
+    if start_weights is not None and initial_epoch == 0:  # a resumed run restores its own weights
+        denoiser.set_weights(start_weights)
     dataset = data.training_dataset(
         config.data, config.batch_size, config.crop_size, config.seed, config.data_dir,
         skip_batches=initial_epoch * steps_per_epoch, split=config.data_split,

@@ -1,3 +1,7 @@
+import dataclasses
+import json
+
+import keras
 import numpy as np
 import pytest
 
@@ -6,7 +10,8 @@ from stl_denoise.config import MODERN, TrainConfig
 from stl_denoise.data import is_validation_file, split_files
 from stl_denoise.models import build_denoiser
 from stl_denoise.noise import ImageNoise
-from stl_denoise.train import train
+from stl_denoise.errors import UserError
+from stl_denoise.train import optimizer_from_config, train
 
 
 def parse(*argv):
@@ -60,3 +65,43 @@ def test_modern_training_runs_and_learns(tmp_path):
     summary = train(config, tmp_path / "run", verbose=False)
     # Blind sigma in [0, 50]: noisy MSE is 50²/3 ≈ 833 on average; the identity start plus 40 steps must beat it.
     assert summary["final_mse_mean_last_100"] < 600
+
+
+def test_init_from_starts_at_the_given_weights_and_records_them(tmp_path, photo_crops):
+    config = TrainConfig(**{**MODERN, "data": "sample", "data_split": "all", "steps": 20, "steps_per_epoch": 10,
+                            "batch_size": 2, "crop_size": 32, "seed": 3})
+    first = tmp_path / "first"
+    train(config, first, verbose=False)
+    fine_tuned = tmp_path / "fine-tuned"
+    # learning rate ~0 for the first step (warmup from 0): the start must be exactly the source model.
+    train(dataclasses.replace(config, init_from=str(first), steps=1, steps_per_epoch=1, warmup_steps=0,
+                              learning_rate=1e-30), fine_tuned, verbose=False)
+    source, tuned = (keras.saving.load_model(run / "model.keras") for run in (first, fine_tuned))
+    for a, b in zip(source.get_weights(), tuned.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+    recorded = json.loads((fine_tuned / "config.json").read_text())["init_from"]
+    assert recorded["path"] == str((first / "model.keras").resolve()) and len(recorded["sha256"]) == 64
+    fresh = build_denoiser(output_activation="linear", residual=True, input_range=1.0, zero_init_output=True, seed=3)
+    assert not np.allclose(fresh.get_weights()[0], tuned.get_weights()[0])
+
+
+def test_init_from_another_architecture_is_refused_before_writing(tmp_path):
+    source = tmp_path / "modern.keras"
+    build_denoiser(output_activation="linear", residual=True, input_range=1.0, seed=0).save(source)
+    run_dir = tmp_path / "faithful"
+    with pytest.raises(UserError, match=r"modern\.keras: --init-from model differs .* layer 'to_input_range'"):
+        train(TrainConfig(data="sample", steps=2, init_from=str(source)), run_dir, verbose=False)
+    assert not run_dir.exists()
+    with pytest.raises(UserError, match="no such model file"):
+        train(TrainConfig(data="sample", steps=2, init_from=str(tmp_path / "missing.keras")), run_dir, verbose=False)
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("cosine", [0.0, 0.25, 0.5, 1.0, 0.5, 0.0]),  # ramp over 4 steps, then cosine over the other 4
+    ("constant", [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]),
+])
+def test_warmup_ramps_the_learning_rate(schedule, expected):
+    optimizer = optimizer_from_config(TrainConfig(lr_schedule=schedule, learning_rate=1.0, steps=8, warmup_steps=4))
+    rates = [float(optimizer._learning_rate(step)) for step in (0, 1, 2, 4, 6, 8)]
+    np.testing.assert_allclose(rates, expected, atol=1e-6)
