@@ -4,7 +4,7 @@ from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
 from stl_denoise.pretrained import DEFAULT_MODEL, load_denoiser
 
 
-def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
+def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False):
     """Denoise one image array of any size, exactly as ``stl-denoise denoise`` does.
 
     ``image``: HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA, alpha kept), uint8,
@@ -12,6 +12,7 @@ def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN
     type.  ``model``: a shipped name (default ``"dsc-modern-blind"``, a
     blind model for Gaussian noise of sigma 0-50), a ``.keras`` path, or a
     loaded Keras model.  Large images are processed in ``tile``-pixel tiles.
+    ``self_ensemble``: average over the 8 flips/rotations (8x slower, a little better).
 
     Example::
 
@@ -27,4 +28,4 @@ def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN
     """
     if isinstance(model, str) or hasattr(model, "__fspath__"):
         model = load_denoiser(model)
-    return denoise_image(model, image, tile, margin)
+    return denoise_image(model, image, tile, margin, self_ensemble)

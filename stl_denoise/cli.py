@@ -318,7 +318,7 @@ def cmd_evaluate(args):
     models = {label: load_denoiser(name) for label, name in zip(_model_labels(args.model), args.model)}
     settings = [(sigma, args.salt_pepper) for sigma in args.sigma]
     rows = evaluate.evaluate(files, settings, models, args.baselines, args.seed, args.tile, args.margin,
-                             progress=lambda line: print(line, file=sys.stderr))
+                             progress=lambda line: print(line, file=sys.stderr), self_ensemble=args.self_ensemble)
     header = [f"stl-denoise evaluate: {len(files)} image(s) from {args.images} (split {args.split}), "
               f"noise seed {args.seed}",
               "models: " + ", ".join(f"{label} = {name}" for label, name in zip(models, args.model))]
@@ -336,7 +336,7 @@ def cmd_denoise(args):
     model = load_denoiser(args.model)
     written, errors = denoise_files(
         model, args.inputs, args.out, args.tile, args.margin,
-        warn=lambda line: print(f"stl-denoise: error: {line}", file=sys.stderr),
+        warn=lambda line: print(f"stl-denoise: error: {line}", file=sys.stderr), self_ensemble=args.self_ensemble,
     )
     print(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
     return 1 if errors else 0
@@ -381,6 +381,9 @@ def add_use_subcommands(sub):
                                "optional non-commercial bm3d package)")
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default %(default)s)")
     _add_tiling_arguments(evaluate)
+    evaluate.add_argument("--self-ensemble", action="store_true",
+                          help="also score each model averaged over the 8 flips/rotations of the input "
+                               "(rows '<model> x8'; 8x the time)")
     evaluate.add_argument("--out", required=True, help="report folder: summary.md, summary.csv, per_image.csv")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -389,6 +392,9 @@ def add_use_subcommands(sub):
     denoise.add_argument("--model", default=DEFAULT_MODEL,
                          help=".keras file, run folder or shipped name (default: the shipped %(default)s)")
     _add_tiling_arguments(denoise)
+    denoise.add_argument("--self-ensemble", action="store_true",
+                         help="average the outputs for the 8 flips/rotations of each image (8x the time, "
+                              "a little better)")
     denoise.add_argument("--out", required=True, help="output folder (PNG, same names; never an input)")
     denoise.set_defaults(func=cmd_denoise)
 

@@ -58,7 +58,8 @@ def plan(inputs, out_dir):
     return checked
 
 
-def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print):
+def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print,
+                  self_ensemble=False):
     """Denoise every input; returns (number written, list of error lines)."""
     errors = []
     written = 0
@@ -67,7 +68,7 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
             try:
                 pixels = read_image(source)
                 try:
-                    denoised = denoise_image(model, pixels, tile, margin)
+                    denoised = denoise_image(model, pixels, tile, margin, self_ensemble)
                 except ValueError as problem:
                     raise ImageFileError(f"{source}: {problem}") from None
                 write_png(target, denoised)

@@ -60,18 +60,26 @@ def read_rgb(path):
     return np.broadcast_to(pixels, pixels.shape[:2] + (3,)).astype(np.float64)
 
 
-def _model_method(model, tile, margin):
+def _model_method(model, tile, margin, self_ensemble=False):
     def run(noisy, sigma):
-        return denoise_rgb(model, noisy, tile, margin)
+        return denoise_rgb(model, noisy, tile, margin, self_ensemble=self_ensemble)
 
     return run
 
 
 def evaluate(files, settings, models, baseline_names, seed=0, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN,
-             progress=None):
-    """Score every method on every file and noise setting; returns per-image rows."""
+             progress=None, self_ensemble=False):
+    """Score every method on every file and noise setting; returns per-image rows.
+
+    ``self_ensemble``: also score each model with the x8 flip/rotation
+    ensemble, as a method named "<label> x8".
+    """
     classical.check_available(baseline_names)
-    methods = {label: _model_method(model, tile, margin) for label, model in models.items()}
+    methods = {}
+    for label, model in models.items():
+        methods[label] = _model_method(model, tile, margin)
+        if self_ensemble:
+            methods[f"{label} x8"] = _model_method(model, tile, margin, self_ensemble=True)
     methods.update({name: classical.BASELINES[name] for name in baseline_names})
     rows = []
     warmed = False

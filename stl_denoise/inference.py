@@ -51,12 +51,42 @@ def check_tiling(tile, margin):
         )
 
 
-def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.0):
+def dihedral(image, index):
+    """The ``index``-th (0-7) of the 8 flips/rotations of an HxWxC image (a view)."""
+    turned = np.rot90(image, index % 4)
+    return turned[:, ::-1] if index >= 4 else turned
+
+
+def undo_dihedral(image, index):
+    """Inverse of ``dihedral(image, index)``."""
+    if index >= 4:
+        image = image[:, ::-1]
+    return np.rot90(image, -(index % 4))
+
+
+def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.0, self_ensemble=False):
     """Denoise an HxWx3 image on the 0-255 scale x ``scale``; returns float32 HxWx3 on 0-255 (unclipped).
 
     The image may be of any numeric type: it is converted to float only once,
     on the padded canvas, so no full-size float copy of the input is made.
+    ``self_ensemble``: average the outputs for the 8 flips/rotations of the
+    input, each mapped back (the "+" / x8 geometric ensemble of EDSR, Lim et
+    al. 2017, §3.4): 8x the time, typically a few tenths of a dB better.
     """
+    if not self_ensemble:
+        return _denoise_rgb_once(model, image, tile, margin, scale)
+    total = None
+    for index in range(8):
+        estimate = undo_dihedral(_denoise_rgb_once(model, dihedral(np.asarray(image), index), tile, margin, scale), index)
+        if total is None:
+            total = np.ascontiguousarray(estimate)
+        else:
+            total += estimate
+    total /= 8.0
+    return total
+
+
+def _denoise_rgb_once(model, image, tile, margin, scale):
     check_tiling(tile, margin)
     image = np.asarray(image)
     height, width = image.shape[:2]
@@ -78,7 +108,7 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     return result[:height, :width]
 
 
-def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
+def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False):
     """Denoise an image array as it comes from a file, keeping its layout and type.
 
     Accepts HxW or HxWx1 (grey: denoised as equal R, G, B, averaged back),
@@ -102,7 +132,7 @@ def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN):
     # In-place arithmetic below: a 24-megapixel float image is 288 MB, and every
     # temporary copy counts against the memory bound (docs/performance.md).
     rgb = np.broadcast_to(colour, colour.shape[:2] + (3,))  # a view: grey stays one plane in memory
-    denoised = denoise_rgb(model, rgb, tile, margin, scale)
+    denoised = denoise_rgb(model, rgb, tile, margin, scale, self_ensemble)
     if colour.shape[2] == 1:
         denoised = denoised.mean(axis=2, keepdims=True)
     np.clip(denoised, 0.0, 255.0, out=denoised)

@@ -69,6 +69,15 @@ def test_evaluate_command_writes_the_report(clean_folder, tmp_path, random_denoi
     assert "noise seed 0" in (out / "summary.md").read_text()
 
 
+def test_self_ensemble_adds_a_row_per_model(clean_folder, tmp_path, random_denoiser_path):
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", str(random_denoiser_path), "--images", str(clean_folder), "--sigma", "25",
+                 "--baselines", "--self-ensemble", "--limit", "1", "--out", str(out)]) == 0
+    rows = {row["method"]: row for row in csv.DictReader(open(out / "summary.csv"))}
+    assert set(rows) == {evaluate.NOISY, "random", "random x8"}
+    assert rows["random"]["psnr"] != rows["random x8"]["psnr"]
+
+
 def test_missing_bm3d_is_a_clear_error(clean_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # import bm3d now raises ImportError
     code = main(["evaluate", "--images", str(clean_folder), "--baselines", "bm3d", "--model", "x.keras",

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from stl_denoise.data import sample_images
-from stl_denoise.inference import denoise_image, denoise_rgb, tile_spans
+from stl_denoise.inference import denoise_image, denoise_rgb, dihedral, tile_spans, undo_dihedral
 
 
 def photo(height, width):
@@ -47,6 +47,28 @@ def test_tiling_matches_a_single_pass(random_denoiser, height, width):
     # With too thin a margin the seams show: the comparison above can fail.
     thin = denoise_rgb(random_denoiser, image, tile=64, margin=16)
     assert np.abs(thin - whole).max() > 0.1
+
+
+def test_dihedral_transforms_are_the_8_distinct_ones_and_invert():
+    image = photo(5, 7)
+    seen = set()
+    for index in range(8):
+        moved = dihedral(image, index)
+        seen.add(moved.tobytes() + bytes(moved.shape))
+        np.testing.assert_array_equal(undo_dihedral(moved, index), image)
+    assert len(seen) == 8
+
+
+@pytest.mark.parametrize("height, width", [(37, 53), (48, 80)])
+def test_self_ensemble_is_the_mean_over_flips_and_rotations(random_denoiser, height, width):
+    image = photo(height, width)
+    by_hand = np.mean([undo_dihedral(single_pass(random_denoiser, np.ascontiguousarray(dihedral(image, index))), index)
+                       for index in range(8)], axis=0)
+    ensembled = denoise_rgb(random_denoiser, image, self_ensemble=True)
+    assert ensembled.shape == image.shape
+    np.testing.assert_allclose(ensembled, by_hand, rtol=1e-5, atol=1e-3)
+    # The untrained net is not flip-invariant, so the ensemble really differs from one pass.
+    assert np.abs(ensembled - denoise_rgb(random_denoiser, image)).max() > 1.0
 
 
 def test_layouts_and_types_are_kept(random_denoiser):
