@@ -200,11 +200,7 @@ def _accuracy_figure(runs, out_path, title):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4))
-    drawn = {"accuracy": plots._draw(axes, [(f"{label} (training batch)", *rest)
-                                           for label, *rest in plots.classifier_curves(runs, "accuracy")])}
-    drawn["eval_accuracy"] = plots._draw(axes, [(f"{label} (evaluation images)", *rest)
-                                                for label, *rest in plots.classifier_curves(runs, "eval_accuracy")],
-                                         markers=True)
+    drawn = plots.draw_accuracy(axes, runs)
     axes.set(title=title, xlabel="iteration", ylabel="accuracy", ylim=(0, 1))
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
@@ -230,9 +226,8 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
         results["fig04"] = {"runs": [runs["truncnormal"]], "drawn": _accuracy_figure(
             [truncnormal], out_dir / "fig04.png", "Fig. 4: accuracy, truncated-normal initialisation")}
     if need("fig05", "perceptual"):
-        steps, values = plots.read_curve(runs["perceptual"], "mse")
         results["fig05"] = {"runs": [runs["perceptual"]], "drawn": plots.plot_curves(
-            [("perceptual-loss training", steps, values, "tab:purple")], out_dir / "fig05.png",
+            plots.run_curves([("perceptual-loss training", runs["perceptual"], "tab:purple")], "mse"), out_dir / "fig05.png",
             "Fig. 5: pixel MSE while training with the perceptual loss", "MSE (0-255 scale)")}
     if need("fig06", "dsc"):
         skip = fig06_skip(runs["dsc"], skip_first)
@@ -262,7 +257,7 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
             results[figure] = results["fig07"]
     if need("fig10", "pretrained"):
         curves = [pretrained] + ([truncnormal] if truncnormal[1] else [])
-        drawn = plots.plot_curves(plots.classifier_curves(curves, "cross_entropy"), out_dir / "fig10.png",
+        drawn = plots.plot_curves(plots.run_curves(curves, "cross_entropy"), out_dir / "fig10.png",
                                   "Fig. 10: cross-entropy, DSC-pretrained vs truncated-normal initialisation",
                                   "cross-entropy (training batch)")
         results["fig10"] = {"runs": [r for _, r, _ in curves], "drawn": drawn}

@@ -33,12 +33,7 @@ def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration
     "due to large range fluctuations".
     """
     figure, axes = plt.subplots(figsize=(7, 4))
-    drawn = []
-    for label, steps, values, colour in curves:
-        kept = [(s, v) for s, v in zip(steps, values) if s > skip_first]
-        xs, ys = [s for s, _ in kept], [v for _, v in kept]
-        axes.plot(xs, ys, color=colour, label=label, linewidth=0.8)
-        drawn.append((label, xs, ys))
+    drawn = _draw(axes, curves, skip_first, linewidth=0.8)
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
@@ -51,29 +46,38 @@ def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration
 
 def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0):
     """Fig. 6: MSE vs iteration, DSC (blue) against plain (red)."""
-    curves = []
-    for label, run, colour in (("DSC", dsc_run, "tab:blue"), ("plain 10-layer", plain_run, "tab:red")):
-        if run is not None:
-            steps, values = read_curve(run, "mse")
-            curves.append((label, steps, values, colour))
+    runs = [("DSC", dsc_run, "tab:blue"), ("plain 10-layer", plain_run, "tab:red")]
+    curves = run_curves([run for run in runs if run[1] is not None], "mse")
     title = "MSE vs iteration (Fig. 6)" + (f", first {skip_first} iterations omitted" if skip_first else "")
     return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first)
 
 
-def _draw(axes, curves, skip_first=0, markers=False):
+THIN_LINE = dict(linewidth=0.8, alpha=0.8)
+MARKERS = dict(marker="o", markersize=3, linewidth=1.2)
+
+
+def _draw(axes, curves, skip_first=0, **style):
+    """Plot (label, steps, values, colour) curves after ``skip_first``; returns [(label, xs, ys)]."""
     drawn = []
     for label, steps, values, colour in curves:
         kept = [(s, v) for s, v in zip(steps, values) if s > skip_first]
         xs, ys = [s for s, _ in kept], [v for _, v in kept]
-        if markers:
-            axes.plot(xs, ys, color=colour, label=label, marker="o", markersize=3, linewidth=1.2)
-        else:
-            axes.plot(xs, ys, color=colour, label=label, linewidth=0.8, alpha=0.8)
+        axes.plot(xs, ys, color=colour, label=label, **style)
         drawn.append((label, xs, ys))
     return drawn
 
 
-def classifier_curves(runs, column):
+def draw_accuracy(axes, runs):
+    """Training-batch accuracy (thin lines) and the periodic accuracy on the evaluation images
+    (markers) of each (label, run_dir, colour); returns {"accuracy": ..., "eval_accuracy": ...} as drawn."""
+    def relabelled(column, suffix):
+        return [(f"{label} ({suffix})", *rest) for label, *rest in run_curves(runs, column)]
+
+    return {"accuracy": _draw(axes, relabelled("accuracy", "training batch"), **THIN_LINE),
+            "eval_accuracy": _draw(axes, relabelled("eval_accuracy", "evaluation images"), **MARKERS)}
+
+
+def run_curves(runs, column):
     """(label, steps, values, colour) for each (label, run_dir, colour) that logged ``column``."""
     curves = []
     for label, run_dir, colour in runs:
@@ -85,16 +89,11 @@ def classifier_curves(runs, column):
 def plot_classifier_panels(runs, out_path, title):
     """Cross-entropy (left) and accuracy (right) vs iteration for each run.
 
-    ``runs``: list of (label, run_dir, colour).  The accuracy panel shows the
-    training batch's accuracy (thin) and the periodic accuracy on the evaluation images
-    (markers).  Returns {panel: [(label, xs, ys), ...]} as drawn.
+    ``runs``: list of (label, run_dir, colour); the accuracy panel is
+    ``draw_accuracy``'s.  Returns {panel: [(label, xs, ys), ...]} as drawn.
     """
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    drawn = {"cross_entropy": _draw(left, classifier_curves(runs, "cross_entropy"))}
-    drawn["accuracy"] = _draw(right, [(f"{label} (batch)", *rest) for label, *rest in classifier_curves(runs, "accuracy")])
-    drawn["eval_accuracy"] = _draw(
-        right, [(f"{label} (evaluation images)", *rest) for label, *rest in classifier_curves(runs, "eval_accuracy")], markers=True
-    )
+    drawn = {"cross_entropy": _draw(left, run_curves(runs, "cross_entropy"), **THIN_LINE), **draw_accuracy(right, runs)}
     left.set(title="Cross-entropy", xlabel="iteration", ylabel="cross-entropy (training batch)")
     right.set(title="Accuracy", xlabel="iteration", ylabel="accuracy", ylim=(0, 1))
     for axes in (left, right):
