@@ -75,13 +75,10 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     """
     if not self_ensemble:
         return _denoise_rgb_once(model, image, tile, margin, scale)
-    total = None
+    image = np.asarray(image)
+    total = np.zeros(image.shape, np.float32)
     for index in range(8):
-        estimate = undo_dihedral(_denoise_rgb_once(model, dihedral(np.asarray(image), index), tile, margin, scale), index)
-        if total is None:
-            total = np.ascontiguousarray(estimate)
-        else:
-            total += estimate
+        total += undo_dihedral(_denoise_rgb_once(model, dihedral(image, index), tile, margin, scale), index)
     total /= 8.0
     return total
 

@@ -18,6 +18,7 @@ from keras import ops
 
 from stl_denoise.classifier import FEATURE_LAYER, feature_extractor
 from stl_denoise.errors import UserError
+from stl_denoise.pretrained import load_keras_file
 
 
 def load_extractor(classifier_run, image_size):
@@ -26,10 +27,7 @@ def load_extractor(classifier_run, image_size):
     if not path.is_file():
         raise UserError(f"{path}: no trained classifier there; make one with `make pretrain-classify` "
                         "or `stl-denoise transfer --init truncnormal --out DIR`")
-    try:
-        classifier = keras.saving.load_model(path)
-    except Exception as error:  # truncated or foreign file
-        raise UserError(f"{path}: cannot load the classifier ({type(error).__name__}: {error})") from None
+    classifier = load_keras_file(path, "cannot load the classifier")
     if FEATURE_LAYER not in {layer.name for layer in classifier.layers}:
         raise UserError(f"{path}: has no {FEATURE_LAYER!r} layer; not a classifier of this project")
     expected = tuple(classifier.input.shape[1:3])

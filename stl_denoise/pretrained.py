@@ -51,17 +51,22 @@ def model_path(name_or_path):
     return path
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path, modified):
+def load_keras_file(path, problem, compile=True):
+    """``keras.saving.load_model``, or a one-line UserError "PATH: PROBLEM (first line of the cause)"."""
     import keras
 
     import stl_denoise  # noqa: F401  (registers the custom layers)
 
     try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a bad file
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as error:  # Keras raises many types for a truncated or foreign file
         detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise UserError(f"{path}: not a loadable Keras model ({detail})") from None
+        raise UserError(f"{path}: {problem} ({detail})") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path, modified):
+    return load_keras_file(path, "not a loadable Keras model", compile=False)
 
 
 def load_denoiser(name_or_path=DEFAULT_MODEL):

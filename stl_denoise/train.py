@@ -74,12 +74,13 @@ def _architecture_difference(model, reference):
     """The first layer where two denoisers differ (type, settings, weight shapes), or None."""
     ignored = {"kernel_initializer", "bias_initializer", "dtype", "trainable", "seed"}
 
-    def describe(layer):
-        settings = {k: v for k, v in layer.get_config().items() if k not in ignored}
-        return type(layer).__name__, settings, [tuple(w.shape) for w in layer.weights]
+    def describe(network):
+        return [(layer.name, (type(layer).__name__,
+                              {k: v for k, v in layer.get_config().items() if k not in ignored},
+                              [tuple(w.shape) for w in layer.weights]))
+                for layer in network.layers]
 
-    ours, theirs = [(layer.name, describe(layer)) for layer in model.layers], \
-        [(layer.name, describe(layer)) for layer in reference.layers]
+    ours, theirs = describe(model), describe(reference)
     for (name, description), (other_name, other) in zip(ours, theirs):
         if (name, description) != (other_name, other):
             return f"layer {name!r}" if name == other_name else f"layer {name!r} (expected {other_name!r})"
@@ -189,9 +190,12 @@ def _restored_epoch(run_dir):
     return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
 
 
-def _check_run_dir(run_dir, config):
+def check_run_dir(run_dir, config):
     """A run directory holds one run: resuming it must use the same settings."""
-    saved = Path(run_dir) / "config.json"
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: exists and is not a directory")
+    saved = run_dir / "config.json"
     if not saved.exists():
         return
     previous = json.loads(saved.read_text()).get("config", {})
@@ -208,9 +212,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
     """Train (or resume) one run; returns a summary dict, also saved in config.json."""
     config.validate()
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{run_dir}: exists and is not a directory")
-    _check_run_dir(run_dir, config)
+    check_run_dir(run_dir, config)
     if config.data == "stl10":  # fail (in seconds, offline) before the run folder exists
         data.stl10_builder(config.data_dir)
     source_info = data.describe_source(config.data, config.data_dir, config.data_split)

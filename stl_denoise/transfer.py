@@ -28,6 +28,7 @@ from stl_denoise.distribute import STRATEGIES, check_global_batch, make_strategy
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS
+from stl_denoise.pretrained import load_keras_file
 
 TRUNCNORMAL = "truncnormal"
 MODEL_FILE = "classifier.keras"
@@ -102,10 +103,7 @@ class ClassifierConfig:
 def load_encoder_weights(classifier, run_dir):
     """Copy conv1..conv5 kernels and biases from ``RUN_DIR/model.keras`` by layer name."""
     path = Path(run_dir) / "model.keras"
-    try:
-        denoiser = keras.saving.load_model(path)
-    except Exception as error:  # a truncated or foreign file: say which, not a traceback
-        raise UserError(f"{path}: cannot load the denoiser ({type(error).__name__}: {error})") from None
+    denoiser = load_keras_file(path, "cannot load the denoiser")
     layer_names = {layer.name for layer in denoiser.layers}
     missing = [name for name in ENCODER_LAYERS if name not in layer_names]
     if missing:
@@ -164,21 +162,13 @@ class HeldOutAccuracy(keras.callbacks.Callback):
             self.history.append((current, value))
 
 
-def _prepare_run_dir(run_dir, config):
-    from stl_denoise.train import _check_run_dir
-
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{run_dir}: exists and is not a directory")
-    _check_run_dir(run_dir, config)
-
-
 def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
     """Train (or resume) one classifier run; returns its summary (also in config.json)."""
-    from stl_denoise.train import BACKUP_DIR, _epoch_size, _restored_epoch, resolve_jit_compile
+    from stl_denoise.train import BACKUP_DIR, _epoch_size, _restored_epoch, check_run_dir, resolve_jit_compile
 
     config.validate()
     run_dir = Path(run_dir)
-    _prepare_run_dir(run_dir, config)
+    check_run_dir(run_dir, config)
     source_info = labelled.describe(config.data, config.labelled_split, config.data_dir)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
