@@ -9,10 +9,30 @@ because the descriptor is restored before they propagate.
 
 import contextlib
 import os
+import platform
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+X86_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
+# TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512
+# VNNI/BF16 or AMX; on AVX2-only x86 CPUs they train this network ~1.85x faster
+# (issue 12, docs/performance.md).  It reads the variable once, when its
+# libraries load, so it must be set before the first ``import tensorflow``;
+# a value the user exported wins.
+if platform.machine().lower() in X86_MACHINES:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+def onednn_enabled():
+    """Whether this process's TensorFlow runs its oneDNN kernels (None if unknown)."""
+    import_tensorflow()
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # private module: moved in some future TensorFlow
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 @contextlib.contextmanager

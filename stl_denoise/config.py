@@ -153,7 +153,7 @@ def environment():
     import keras
     import numpy
 
-    from stl_denoise._quiet import import_tensorflow
+    from stl_denoise._quiet import import_tensorflow, onednn_enabled
 
     info = {
         "python": sys.version.split()[0],
@@ -161,6 +161,7 @@ def environment():
         "tensorflow": import_tensorflow().__version__,
         "keras": keras.__version__,
         "numpy": numpy.__version__,
+        "onednn": onednn_enabled(),
     }
     try:
         info["git_commit"] = subprocess.run(

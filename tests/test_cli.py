@@ -1,10 +1,13 @@
+import json
 import os
+import platform
 import subprocess
 import sys
 import time
 
 import pytest
 
+from stl_denoise._quiet import X86_MACHINES
 from stl_denoise.cli import build_parser, main
 
 
@@ -117,3 +120,19 @@ def test_every_command_validates_before_work(tmp_path, one_image, capsys, comman
     assert not out.exists()  # rejected before anything was written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
 
+
+
+@pytest.mark.skipif(platform.machine().lower() not in X86_MACHINES, reason="oneDNN default applies to x86 CPUs")
+@pytest.mark.parametrize("user_value, expected", [(None, True), ("0", False)])
+def test_cli_process_runs_with_onednn_unless_the_user_says_no(tmp_path, user_value, expected):
+    # TensorFlow enables oneDNN by itself only on AVX-512 VNNI/AMX CPUs: the CLI must turn it on
+    # everywhere on x86 (2x on AVX2, issue 12) and leave an explicit TF_ENABLE_ONEDNN_OPTS alone.
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if user_value is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = user_value
+    result = subprocess.run(
+        [sys.executable, "-m", "stl_denoise", "train", "--data", "sample", "--steps", "2", "--steps-per-epoch", "2",
+         "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["environment"]
+    assert recorded["onednn"] is expected
