@@ -10,7 +10,7 @@ ARGS   ?=
 
 .PHONY: install test train-dsc train-plain stl10 demo bench
 .PHONY: pretrain-classify train-perceptual figures
-.PHONY: install test train-dsc train-plain stl10 demo bench train-modern
+.PHONY: install test train-dsc train-plain stl10 demo bench train-modern reproduce
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -57,3 +57,9 @@ figures:
 MODERN_DATA ?= ../shared/data/CBSD432
 train-modern:
 	$(CLI) train --preset modern --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) $(if $(filter command line,$(origin STEPS)),--steps $(STEPS)) --seed $(SEED) --out $(or $(OUT),$(RUNS)/modern) $(ARGS)
+
+# The paper at full length (docs/reproduction.md): DSC and plain 10,000 iterations, the classifier from
+# both inits, the text's gate reading, a second seed and the perceptual loss, then Figs. 4-11 and a
+# report.  Resumable: rerun to continue.  Offline: make reproduce DATA=../shared/data/CBSD432
+reproduce:
+	$(CLI) reproduce --data $(DATA) --out $(or $(OUT),$(RUNS)/reproduction) $(ARGS)

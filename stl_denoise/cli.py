@@ -41,6 +41,9 @@ def add_train_arguments(parser, defaults=DEFAULTS):
     add("--data-dir", default=defaults.data_dir, help="TFDS data dir for stl10 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     add("--steps", type=int, default=defaults.steps, help="iterations (default %(default)s, paper §4.2)")
     add("--crop-size", type=int, default=defaults.crop_size, help="training crop side, multiple of 16 (default %(default)s)")
+    add("--resize-short-side", type=int, default=defaults.resize_short_side, metavar="N",
+        help="resize every training image so its shorter side is N px before cropping (default: as they are; "
+             "96 mimics STL-10's 96x96 with photos, docs/reproduction.md)")
     add("--gate-factors", type=_gate_factors, default=defaults.gate_factors,
         help="δ for conv1..conv4 (default 0.1,0.2,0.3,0.4, paper §4.2)")
     add("--gate-reading", choices=["equations", "text"], default=defaults.gate_reading,
@@ -220,6 +223,38 @@ def add_classifier_commands(sub):
     add_classifier_arguments(both)
     both.add_argument("--out", default="runs/classify", help="writes OUT/truncnormal, OUT/pretrained and a plot")
     both.set_defaults(func=cmd_pretrain_classify)
+
+
+# --- the whole paper at full length (docs/reproduction.md) ---------------------------------
+
+def cmd_reproduce(args):
+    from stl_denoise.reproduce import reproduce
+
+    report = reproduce(args.out, data=args.data, data_dir=args.data_dir, steps=args.steps, seed_steps=args.seed_steps,
+                       perceptual_steps=args.perceptual_steps, classifier_steps=args.classifier_steps,
+                       only=args.only)
+    print(f"wrote {report}")
+
+
+def add_reproduce_command(sub):
+    from stl_denoise.reproduce import FULL_STEPS, RUN_ORDER
+
+    command = sub.add_parser("reproduce", help="every experiment of the paper at its length, then Figs. 4-11 and "
+                                               "a report (resumable: rerun to continue)")
+    add = command.add_argument
+    add("--data", default="stl10", help="stl10 (the paper's), sample, or a folder of photos (resized to a 96 px "
+                                        "shorter side, train split only; the classifier then uses digits)")
+    add("--data-dir", default=None, help="TFDS data dir for stl10")
+    add("--steps", type=int, default=FULL_STEPS, help="iterations of the DSC, plain and gate-reading runs "
+                                                      "(default %(default)s, paper §4.2)")
+    add("--seed-steps", type=int, default=3_000, help="iterations of the second-seed runs (default %(default)s)")
+    add("--perceptual-steps", type=int, default=3_000,
+        help="iterations of the perceptual-loss run (default %(default)s; the paper ran 10,000)")
+    add("--classifier-steps", type=int, default=None, help="classifier iterations (default: one pass over its data)")
+    add("--only", type=_names, default=None, metavar="RUN,...",
+        help=f"run only these, in the fixed order {','.join(RUN_ORDER)} (the report covers all finished runs)")
+    add("--out", default="runs/reproduction", help="one run folder per experiment, figures/, report.md")
+    command.set_defaults(func=cmd_reproduce)
 
 
 # --- figures (paper §5, Figs. 4-11) ----------------------------------------------------
@@ -421,6 +456,7 @@ def build_parser(preset="faithful"):
     download.set_defaults(func=cmd_download_stl10)
     add_classifier_commands(sub)
     add_figures_command(sub)
+    add_reproduce_command(sub)
 
     add_use_subcommands(sub)
     return parser

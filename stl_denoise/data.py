@@ -160,6 +160,14 @@ def _decode_file(path):
     return image
 
 
+def resize_short_side(image, side):
+    """uint8 image resized (area-averaged) so that its shorter side is ``side`` pixels."""
+    height_width = tf.cast(tf.shape(image)[:2], tf.float32)
+    size = tf.cast(tf.round(height_width * (side / tf.reduce_min(height_width))), tf.int32)
+    resized = tf.image.resize(image, tf.maximum(size, side), method="area", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
 def _folder_images(folder, crop_size, split="all"):
     files = split_files(list_image_files(folder), split)
     _check_min_size(files, crop_size)
@@ -176,13 +184,22 @@ def _sample_dataset():
     ).cache()
 
 
-def source_images(source, crop_size=64, data_dir=None, split="unlabelled", folder_split="all"):
-    """Dataset of uint8 images of any size, and the number of images (or None)."""
+def source_images(source, crop_size=64, data_dir=None, split="unlabelled", folder_split="all", short_side=None):
+    """Dataset of uint8 images of any size, and the number of images (or None).
+
+    ``short_side``: resize every image so its shorter side has this many pixels.
+    """
     if source == "sample":
-        return _sample_dataset(), len(SAMPLE_IMAGES)
-    if source == "stl10":
-        return _stl10_images(split, data_dir), None
-    return _folder_images(source, crop_size, folder_split)
+        images, count = _sample_dataset(), len(SAMPLE_IMAGES)
+    elif source == "stl10":
+        images, count = _stl10_images(split, data_dir), None
+    else:
+        images, count = _folder_images(source, crop_size, folder_split)
+    if short_side:
+        # Resized once, before the cache of the decoded images, not on every pass.
+        images = images.map(lambda image: resize_short_side(image, short_side), num_parallel_calls=AUTOTUNE)
+        images = images.cache() if count else images
+    return images, count
 
 
 def _crop(image, crop_size, seed, random):
@@ -193,15 +210,17 @@ def _crop(image, crop_size, seed, random):
     return image[top : top + crop_size, left : left + crop_size, :]
 
 
-def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, skip_batches=0, split="all"):
+def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, skip_batches=0, split="all",
+                     short_side=None):
     """Endless batches of random clean crops, reproducible under ``seed``.
 
     Element k of the stream is cropped with the stateless seed (seed, k), so
     skipping ``skip_batches`` batches (for a resumed run) gives exactly the
     batches an uninterrupted run would have seen next.  ``split`` selects
-    the train/validation part of a folder (``split_files``).
+    the train/validation part of a folder (``split_files``); ``short_side``
+    resizes every image first (``resize_short_side``).
     """
-    images, count = source_images(source, crop_size, data_dir, folder_split=split)
+    images, count = source_images(source, crop_size, data_dir, folder_split=split, short_side=short_side)
 
     def crop(crop_seed, image):
         return tf.cast(_crop(image, crop_size, crop_seed, True), tf.float32)

@@ -52,6 +52,34 @@ def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0):
     return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first)
 
 
+def plot_reproduction_curves(runs, out_path, window=100):
+    """Every MSE run of ``make reproduce`` on one axis, as a ``window``-iteration running mean.
+
+    Raw per-batch MSE swings by 2x from batch to batch; the running mean makes
+    a gap between seeds or gate readings readable.  ``runs``: [(label, run_dir)].
+    """
+    import numpy as np
+
+    curves = []
+    for label, run_dir in runs:
+        steps, values = read_curve(run_dir, "mse")
+        if len(values) >= window:
+            means = np.convolve(values, np.ones(window) / window, mode="valid")
+            curves.append((label, steps[window - 1:], list(means), None))
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for label, steps, values, _ in curves:
+        axes.plot(steps, values, label=label, linewidth=1.0)
+    axes.set_yscale("log")
+    axes.set_title(f"MSE vs iteration, {window}-iteration running mean")
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("MSE (0-255 scale, log)")
+    axes.grid(alpha=0.3, which="both")
+    if curves:
+        axes.legend(fontsize=8)
+    save_figure(figure, out_path)
+    return [(label, steps, values) for label, steps, values, _ in curves]
+
+
 THIN_LINE = dict(linewidth=0.8, alpha=0.8)
 MARKERS = dict(marker="o", markersize=3, linewidth=1.2)
 

@@ -243,7 +243,7 @@ def train(config: TrainConfig, run_dir, verbose=True):
         denoiser.set_weights(start_weights)
     dataset = data.training_dataset(
         config.data, config.batch_size, config.crop_size, config.seed, config.data_dir,
-        skip_batches=initial_epoch * steps_per_epoch, split=config.data_split,
+        skip_batches=initial_epoch * steps_per_epoch, split=config.data_split, short_side=config.resize_short_side,
     ).map(lambda clean: (clean, clean))
 
     step = cb.GlobalStep(steps_per_epoch, initial_epoch)
