@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 import sys
 
-from stl_denoise.config import PRESETS, TrainConfig
+from stl_denoise.config import NOISE_MIXES, PRESETS, TrainConfig
 from stl_denoise.errors import UserError
 
 DEFAULTS = TrainConfig()
@@ -96,6 +96,14 @@ def add_modern_arguments(parser, defaults):
         help="blind training: sigma drawn per image from [--sigma, --sigma-max] (default: fixed --sigma)")
     add("--clip-noise", action=argparse.BooleanOptionalAction, default=defaults.clip_noise,
         help="clip noisy pixels to [0, 255] (default %(default)s; the benchmark protocol does not clip)")
+    add("--salt-pepper-max", type=float, default=defaults.salt_pepper_max,
+        help="blind impulse noise: the salt-and-pepper fraction drawn per image from [--salt-pepper, this] "
+             "(default: fixed --salt-pepper)")
+    add("--noise-mix", choices=NOISE_MIXES, default=defaults.noise_mix,
+        help="both: every crop gets the Gaussian and the salt-and-pepper noise (paper §3.2); mixed: each crop "
+             "gets the Gaussian only, the impulse only or both, a third each (default %(default)s)")
+    add("--eight-bit-share", type=float, default=defaults.eight_bit_share,
+        help="share of noisy crops clipped to [0, 255] and rounded, as a saved 8-bit file is (default %(default)g)")
     add("--data-split", choices=["all", "train", "validation"], default=defaults.data_split,
         help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
     add("--init-from", default=defaults.init_from, metavar="MODEL",
@@ -340,9 +348,10 @@ def cmd_evaluate(args):
     from stl_denoise.pretrained import load_denoiser
 
     # "not 0 <= x <= 255" also rejects NaN, which would otherwise fail deep in the noise seeding.
-    if not all(0 <= sigma <= 255 for sigma in args.sigma) or not 0 <= args.salt_pepper <= 1:
+    if not all(0 <= sigma <= 255 for sigma in args.sigma) or not all(0 <= p <= 1 for p in args.salt_pepper):
         raise UserError(f"--sigma must be in [0, 255] and --salt-pepper in [0, 1], got --sigma "
-                        f"{' '.join(f'{s:g}' for s in args.sigma)} --salt-pepper {args.salt_pepper:g}")
+                        f"{' '.join(f'{s:g}' for s in args.sigma)} --salt-pepper "
+                        f"{' '.join(f'{p:g}' for p in args.salt_pepper)}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be positive, got {args.limit}")
     _check_seed(args.seed)
@@ -351,11 +360,13 @@ def cmd_evaluate(args):
     baselines.check_available(args.baselines)
     files = split_files(list_image_files(args.images), args.split)[: args.limit]
     models = {label: load_denoiser(name) for label, name in zip(_model_labels(args.model), args.model)}
-    settings = [(sigma, args.salt_pepper) for sigma in args.sigma]
+    settings = [(sigma, salt_pepper) for salt_pepper in args.salt_pepper for sigma in args.sigma]
     rows = evaluate.evaluate(files, settings, models, args.baselines, args.seed, args.tile, args.margin,
-                             progress=lambda line: print(line, file=sys.stderr), self_ensemble=args.self_ensemble)
+                             progress=lambda line: print(line, file=sys.stderr), self_ensemble=args.self_ensemble,
+                             eight_bit=args.eight_bit)
     header = [f"stl-denoise evaluate: {len(files)} image(s) from {args.images} (split {args.split}), "
-              f"noise seed {args.seed}",
+              f"noise seed {args.seed}, noisy input "
+              + ("saved as 8-bit (clipped, rounded)" if args.eight_bit else "in float (Gaussian unclipped)"),
               "models: " + ", ".join(f"{label} = {name}" for label, name in zip(models, args.model))]
     table = evaluate.write_report(args.out, rows, evaluate.summarize(rows), header)
     print(table, end="")
@@ -410,7 +421,11 @@ def add_use_subcommands(sub):
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
     evaluate.add_argument("--sigma", type=float, nargs="+", default=[15.0, 25.0, 50.0],
                           help="Gaussian noise levels, 0-255 scale (default 15 25 50)")
-    evaluate.add_argument("--salt-pepper", type=float, default=0.0, help="fraction of pixels set to 0/255 (default 0)")
+    evaluate.add_argument("--salt-pepper", type=float, nargs="+", default=[0.0],
+                          help="fractions of pixels set to 0/255, each combined with every --sigma (default 0)")
+    evaluate.add_argument("--eight-bit", action="store_true",
+                          help="give every method the noisy image as a saved 8-bit file holds it: clipped to "
+                               "[0, 255] and rounded (default: float, Gaussian noise unclipped)")
     evaluate.add_argument("--baselines", nargs="*", default=list(BASELINES), metavar="NAME",
                           help=f"classical methods among {', '.join(BASELINES)} (default: all; bm3d needs the "
                                "optional non-commercial bm3d package)")

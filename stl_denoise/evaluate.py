@@ -10,8 +10,10 @@ Protocol (the usual one for Gaussian denoising benchmarks):
 * every output (and the noisy input, in its own row) is clipped to [0, 255],
   not rounded, and scored against the clean image on the full image, 0-255
   scale, with scikit-image's PSNR and SSIM (``stl_denoise.metrics``);
-* baselines are told the noise level (the true sigma; with salt-and-pepper,
-  the standard deviation of the actual noise);
+* baselines are told the noise level (the true sigma; with salt-and-pepper
+  or an 8-bit noisy input, the standard deviation of the actual noise);
+* ``--eight-bit`` gives every method the noisy image as a saved 8-bit file
+  holds it: clipped to [0, 255] and rounded;
 * seconds per image is the median wall-clock time of one method on one
   image (the model: padding and tiling included, after one warm-up call).
 """
@@ -35,8 +37,12 @@ NOISY = "noisy input"
 COLUMNS = ["sigma", "salt_pepper", "method", "psnr", "ssim", "seconds_per_image", "images"]
 
 
-def noisy_copy(clean, sigma, salt_pepper, seed, name):
-    """The noisy version of ``clean`` that every method is given (float64, 0-255 scale)."""
+def noisy_copy(clean, sigma, salt_pepper, seed, name, eight_bit=False):
+    """The noisy version of ``clean`` that every method is given (float64, 0-255 scale).
+
+    ``eight_bit``: clipped to [0, 255] and rounded, as a noisy photo saved to
+    an 8-bit file is (the same draws, so both protocols share their noise).
+    """
     key = [seed, zlib.crc32(str(name).encode()), round(sigma * 1000), round(salt_pepper * 1_000_000)]
     rng = np.random.default_rng(key)
     noisy = np.asarray(clean, dtype=np.float64) + rng.normal(0.0, sigma, np.shape(clean))
@@ -44,7 +50,7 @@ def noisy_copy(clean, sigma, salt_pepper, seed, name):
         draw = rng.random(np.shape(clean)[:2])
         noisy[draw < salt_pepper / 2] = 255.0
         noisy[(draw >= salt_pepper / 2) & (draw < salt_pepper)] = 0.0
-    return noisy
+    return np.round(np.clip(noisy, 0.0, 255.0)) if eight_bit else noisy
 
 
 def read_rgb(path):
@@ -68,11 +74,12 @@ def _model_method(model, tile, margin, self_ensemble=False):
 
 
 def evaluate(files, settings, models, baseline_names, seed=0, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN,
-             progress=None, self_ensemble=False):
+             progress=None, self_ensemble=False, eight_bit=False):
     """Score every method on every file and noise setting; returns per-image rows.
 
     ``self_ensemble``: also score each model with the x8 flip/rotation
-    ensemble, as a method named "<label> x8".
+    ensemble, as a method named "<label> x8".  ``eight_bit``: the noisy
+    input is clipped and rounded as an 8-bit file (``noisy_copy``).
     """
     classical.check_available(baseline_names)
     methods = {}
@@ -90,8 +97,8 @@ def evaluate(files, settings, models, baseline_names, seed=0, tile=DEFAULT_TILE,
                 denoise_rgb(model, clean[:64, :64].astype(np.float32), tile, margin)
             warmed = True
         for sigma, salt_pepper in settings:
-            noisy = noisy_copy(clean, sigma, salt_pepper, seed, Path(path).name)
-            known_sigma = sigma if salt_pepper == 0 else float(np.std(noisy - clean))
+            noisy = noisy_copy(clean, sigma, salt_pepper, seed, Path(path).name, eight_bit)
+            known_sigma = sigma if salt_pepper == 0 and not eight_bit else float(np.std(noisy - clean))
             rows.append(_row(path, sigma, salt_pepper, NOISY, clean, np.clip(noisy, 0, 255), 0.0))
             for label, method in methods.items():
                 started = time.perf_counter()

@@ -131,7 +131,8 @@ def build_training_model(denoiser, config, extractor=None):
     clean = keras.Input(shape=(config.crop_size, config.crop_size, 3), name="clean")
     noisy = ImageNoise(
         config.sigma, config.salt_pepper, seed=config.seed, sigma_max=config.sigma_max, clip=config.clip_noise,
-        name="noise",
+        salt_pepper_max=config.salt_pepper_max, mixed=config.noise_mix == "mixed",
+        eight_bit_share=config.eight_bit_share, name="noise",
     )(clean)
     model = keras.Model(clean, denoiser(noisy), name="denoising_trainer")
     loss, metrics = "mean_squared_error", [cb.BatchMeanSquaredError()]

@@ -85,3 +85,23 @@ def test_missing_bm3d_is_a_clear_error(clean_folder, tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'stl-denoise[bm3d]'" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_eight_bit_noisy_copy_is_the_clipped_rounded_float_one():
+    clean = np.full((64, 64, 3), 250.0)
+    float_copy = evaluate.noisy_copy(clean, 25.0, 0.05, seed=0, name="a.png")
+    eight_bit = evaluate.noisy_copy(clean, 25.0, 0.05, seed=0, name="a.png", eight_bit=True)
+    assert float_copy.max() > 255.0
+    np.testing.assert_array_equal(eight_bit, np.round(np.clip(float_copy, 0, 255)))
+
+
+def test_cli_crosses_every_sigma_with_every_salt_pepper(clean_folder, tmp_path):
+    out = tmp_path / "report"
+    code = main(["evaluate", "--model", "dsc-modern-blind", "--images", str(clean_folder), "--sigma", "10", "25",
+                 "--salt-pepper", "0", "0.05", "--eight-bit", "--baselines", "median", "--out", str(out)])
+    assert code == 0
+    with open(out / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    settings = {(float(r["sigma"]), float(r["salt_pepper"])) for r in rows}
+    assert settings == {(10.0, 0.0), (25.0, 0.0), (10.0, 0.05), (25.0, 0.05)}
+    assert "8-bit" in (out / "summary.md").read_text().splitlines()[0]

@@ -66,3 +66,45 @@ def test_noise_layer_serializes():
 def test_noise_rejects_bad_levels(kwargs):
     with pytest.raises(ValueError):
         ImageNoise(**kwargs)
+
+
+def _cases(noisy, clean=128.0):
+    """Per image: (has impulse pixels, has Gaussian noise) of a flat grey batch."""
+    impulse = ((noisy == 0.0) | (noisy == 255.0)).all(-1)
+    rest = np.where(impulse[..., None], clean, noisy)
+    return impulse.any((1, 2)), np.abs(rest - clean).max((1, 2, 3)) > 0.5
+
+
+def test_mixed_noise_gives_gaussian_impulse_or_both_a_third_each():
+    noisy = np.asarray(add_noise(flat(128.0, (900, 32, 32, 3)), 0.0, 0.0, seed=keras.random.SeedGenerator(4),
+                                 sigma_max=50.0, clip=False, salt_pepper_max=0.10, mixed=True))
+    impulse, gaussian = _cases(noisy)
+    for share in (impulse & ~gaussian, gaussian & ~impulse, impulse & gaussian):
+        assert abs(share.mean() - 1 / 3) < 0.06
+    fractions = ((noisy == 0.0) | (noisy == 255.0)).all(-1).mean((1, 2))[impulse]
+    assert fractions.max() < 0.10 + 0.04 and fractions.min() < 0.01  # per-image fraction drawn from [0, 0.10]
+    assert noisy.min() < 0.0 and noisy.max() > 255.0  # unclipped float input exists
+
+
+def test_both_noises_on_every_image_without_mixing():
+    noisy = np.asarray(add_noise(flat(128.0, (50, 32, 32, 3)), 25.0, 0.05, seed=5))
+    impulse, gaussian = _cases(noisy)
+    assert impulse.all() and gaussian.all()
+
+
+def test_eight_bit_share_clips_and_rounds_that_share_of_images():
+    noisy = np.asarray(add_noise(flat(128.5, (600, 16, 16, 3)), 40.0, 0.0, seed=keras.random.SeedGenerator(6),
+                                 clip=False, eight_bit_share=0.5))
+    as_file = (noisy == np.round(noisy)).all((1, 2, 3))
+    assert abs(as_file.mean() - 0.5) < 0.08
+    assert noisy[as_file].min() >= 0.0 and noisy[as_file].max() <= 255.0
+    assert noisy[~as_file].min() < 0.0 or noisy[~as_file].max() > 255.0
+
+
+def test_mixed_layer_config_round_trips():
+    layer = ImageNoise(sigma=0.0, salt_pepper=0.0, sigma_max=50.0, salt_pepper_max=0.1, mixed=True,
+                       eight_bit_share=0.5, clip=False, seed=3)
+    again = ImageNoise.from_config(layer.get_config())
+    assert (again.salt_pepper_max, again.mixed, again.eight_bit_share) == (0.1, True, 0.5)
+    with pytest.raises(ValueError):
+        ImageNoise(salt_pepper=0.2, salt_pepper_max=0.1)
