@@ -68,4 +68,4 @@ reproduce:
 # noise kinds (--preset blind-mixed: Gaussian 0-50, salt-and-pepper 0-10%, or both; half as 8-bit
 # files), CBSD432 minus its validation split.  Model card: stl_denoise/weights/dsc-blind-mixed.md
 train-blind-mixed:
-	$(CLI) train --preset blind-mixed --init-from dsc-modern-blind --learning-rate 5e-4 --warmup-steps 500 --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) --steps $(or $(if $(filter command line,$(origin STEPS)),$(STEPS)),8000) --seed $(SEED) --out $(or $(OUT),$(RUNS)/blind-mixed) $(ARGS)
+	$(CLI) train --preset blind-mixed --init-from dsc-modern-blind --learning-rate 5e-4 --warmup-steps 500 --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) --steps $(or $(if $(filter command line,$(origin STEPS)),$(STEPS)),5000) --seed $(SEED) --out $(or $(OUT),$(RUNS)/blind-mixed) $(ARGS)
