@@ -107,11 +107,8 @@ def tflite_bytes(model, tile):
 
 def onnx_bytes(model):
     import tensorflow as tf
+    import tf2onnx
 
-    try:
-        import tf2onnx
-    except ImportError:
-        raise UserError("--format onnx needs tf2onnx and onnxruntime: pip install 'stl-denoise[onnx]'") from None
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     spec = [tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)]
     function = tf.function(serving_function(model), input_signature=spec)
@@ -201,9 +198,19 @@ def export(model_name, fmt, out, tile=None):
     tile = DEFAULT_TILE if tile is None and fmt == "tflite" else tile
     if fmt == "tflite":
         check_tile(tile)
+    if fmt == "onnx":
+        try:
+            import onnxruntime  # noqa: F401  (runs the check below)
+            import tf2onnx  # noqa: F401
+        except ImportError as error:
+            raise UserError(f"--format onnx needs tf2onnx and onnxruntime ({error}): "
+                            "pip install 'stl-denoise[onnx]'") from None
     out = Path(out)
     if out.exists() or out.is_symlink():
         raise UserError(f"--out {out}: already exists; refusing to overwrite it (remove it or pick another path)")
+    blocking = next((parent for parent in out.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():  # checked before the model is converted
+        raise UserError(f"--out {out}: {blocking} is not a folder")
     source = model_path(model_name)
     model = load_denoiser(model_name)
     check_denoiser(model, source)
@@ -221,8 +228,8 @@ def export(model_name, fmt, out, tile=None):
             if not difference <= TOLERANCE:  # also catches NaN
                 raise UserError(f"{source}: the {fmt} export does not reproduce the Keras model (max abs "
                                 f"difference {difference:.3g} > {TOLERANCE} on 0-255); nothing written")
-    except FileExistsError:
-        raise UserError(f"--out {out}: appeared while exporting; refusing to overwrite it") from None
     except OSError as error:
+        if isinstance(error, FileExistsError) and (out.exists() or out.is_symlink()):
+            raise UserError(f"--out {out}: appeared while exporting; refusing to overwrite it") from None
         raise UserError(f"--out {out}: cannot write ({error.strerror or error})") from None
     return difference

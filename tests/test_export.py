@@ -1,5 +1,6 @@
 """`stl-denoise export`: each export, loaded by its own runtime, reproduces the Keras model (issue 14)."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -156,6 +157,7 @@ def existing(tmp_path):
     (["dsc-modern-blind", "--format", "tflite", "--out", "file.tflite"], "file.tflite: already exists"),
     (["junk.keras", "--format", "tflite", "--out", "new.tflite"], "junk.keras: not a loadable Keras model"),
     (["no-such-model", "--format", "saved_model", "--out", "new"], "no-such-model: no such model file"),
+    (["dsc-modern-blind", "--format", "tflite", "--out", "file.tflite/new.tflite"], "file.tflite is not a folder"),
     (["dsc-modern-blind", "--format", "tflite", "--tile", "100", "--out", "new.tflite"],
      "--tile must be a positive multiple of 16"),
     (["dsc-modern-blind", "--format", "saved_model", "--tile", "512", "--out", "new"],
@@ -169,6 +171,14 @@ def test_bad_input_is_one_line_and_writes_nothing(existing, capsys, monkeypatch,
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert sorted(str(p) for p in existing.rglob("*")) == before
     assert (existing / "folder" / "saved_model.pb").read_bytes() == (existing / "file.tflite").read_bytes() == b"old"
+
+
+def test_onnx_without_its_packages_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if not installed
+    code = main(["export", "dsc-modern-blind", "--format", "onnx", "--out", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'stl-denoise[onnx]'" in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_classifier_is_not_exported(tmp_path, capsys):
