@@ -452,6 +452,33 @@ def add_use_subcommands(sub):
     models.set_defaults(func=cmd_models)
 
 
+# --- export for deployment (issue 14) -----------------------------------------------------
+
+def cmd_export(args):
+    from stl_denoise.export import export
+    from stl_denoise.inference import DEFAULT_TILE
+
+    difference = export(args.model, args.format, args.out, args.tile)
+    tile = args.tile or DEFAULT_TILE
+    size = f"input [1, {tile}, {tile}, 3]" if args.format == "tflite" else "any size >= 16x16"
+    print(f"wrote {args.out} ({args.format}, {size}); matches the Keras model to {difference:.2g} (max abs "
+          "difference, 0-255) on a noisy photo")
+
+
+def add_export_command(sub):
+    from stl_denoise.export import FORMATS
+
+    export = sub.add_parser("export", help="write a denoiser as a TensorFlow SavedModel, TFLite or ONNX file")
+    export.add_argument("model", metavar="MODEL", help="shipped name (e.g. dsc-modern-blind), .keras file or run folder")
+    export.add_argument("--format", required=True, choices=FORMATS,
+                        help="saved_model: a folder for TF Serving, any image size; tflite: fixed --tile; "
+                             "onnx: any image size (needs the [onnx] extra)")
+    export.add_argument("--tile", type=int, default=None,
+                        help="tflite only: the input is [1, TILE, TILE, 3], a multiple of 16 (default 512)")
+    export.add_argument("--out", required=True, help="path to create (refused if it exists)")
+    export.set_defaults(func=cmd_export)
+
+
 def build_parser(preset="faithful"):
     parser = argparse.ArgumentParser(prog="stl-denoise", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -474,6 +501,7 @@ def build_parser(preset="faithful"):
     add_reproduce_command(sub)
 
     add_use_subcommands(sub)
+    add_export_command(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ truncated one.
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,3 +49,43 @@ def save_model(model, path):
 def save_weights(model, path):
     with atomic_path(path) as temp:
         model.save_weights(temp)
+
+
+@contextlib.contextmanager
+def atomic_new_path(path, folder=False):
+    """Yield a temporary file (or empty folder) beside ``path``; on success it becomes ``path``.
+
+    Unlike ``atomic_path`` this never replaces anything: if ``path`` exists by
+    then, FileExistsError is raised and the temporary is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if folder:
+        temp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.")
+    else:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, (0o777 if folder else 0o666) & ~umask)  # mk*temp makes it private
+    try:
+        yield temp
+        if folder:
+            # rename() would silently replace an existing *empty* folder; lexists closes all but a race.
+            if os.path.lexists(path):
+                raise FileExistsError(path)
+            os.rename(temp, path)
+        else:
+            try:
+                os.link(temp, path)  # atomic, and fails if path exists
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system (FAT, some network mounts)
+                if os.path.lexists(path):
+                    raise FileExistsError(path) from None
+                os.rename(temp, path)
+    finally:
+        if os.path.isdir(temp) and not os.path.islink(temp):
+            shutil.rmtree(temp)
+        elif os.path.lexists(temp):
+            os.remove(temp)
