@@ -201,7 +201,9 @@ def check_run_dir(run_dir, config):
         return
     previous = json.loads(saved.read_text()).get("config", {})
     current = json.loads(json.dumps(config.to_dict()))
-    differing = sorted(k for k in current if previous.get(k) != current[k])
+    # A setting added after the run was recorded had its default then: runs from older versions still resume.
+    defaults = json.loads(json.dumps(type(config)().to_dict()))
+    differing = sorted(k for k in current if previous.get(k, defaults[k]) != current[k])
     if differing:
         raise UserError(
             f"{run_dir}: holds a run with different settings ({', '.join(differing)}); "

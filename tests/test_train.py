@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import keras
@@ -7,7 +8,7 @@ import pytest
 import stl_denoise  # noqa: F401
 from stl_denoise.config import TrainConfig
 from stl_denoise.errors import TrainingDivergedError, UserError
-from stl_denoise.train import read_metrics, train
+from stl_denoise.train import check_run_dir, read_metrics, train
 
 
 def tiny(**overrides):
@@ -101,3 +102,16 @@ def test_mixed_precision_flag_trains_and_restores_the_policy(tmp_path, photo_cro
     assert np.all(np.isfinite(mse_column(tmp_path / "mixed")))
     with pytest.raises(UserError, match="--mixed-precision"):
         tiny(mixed_precision="half").validate()
+
+
+def test_settings_added_later_do_not_block_resuming_an_older_run(tmp_path):
+    # A run recorded before a setting existed ran with that setting's default.
+    config = tiny(steps=4)
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    recorded = config.to_dict()
+    del recorded["eight_bit_share"], recorded["noise_mix"]
+    (run_dir / "config.json").write_text(json.dumps({"config": recorded}))
+    check_run_dir(run_dir, config)
+    with pytest.raises(UserError, match="different settings.*noise_mix"):
+        check_run_dir(run_dir, dataclasses.replace(config, noise_mix="mixed"))
