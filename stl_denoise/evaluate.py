@@ -18,6 +18,7 @@ Protocol (the usual one for Gaussian denoising benchmarks):
 
 import csv
 import io
+import os
 import statistics
 import time
 import zlib
@@ -37,7 +38,8 @@ COLUMNS = ["sigma", "salt_pepper", "method", "psnr", "ssim", "seconds_per_image"
 
 def noisy_copy(clean, sigma, salt_pepper, seed, name):
     """The noisy version of ``clean`` that every method is given (float64, 0-255 scale)."""
-    key = [seed, zlib.crc32(str(name).encode()), round(sigma * 1000), round(salt_pepper * 1_000_000)]
+    # os.fsencode: the same bytes as .encode() for UTF-8 names, and no crash on names that are not UTF-8.
+    key = [seed, zlib.crc32(os.fsencode(str(name))), round(sigma * 1000), round(salt_pepper * 1_000_000)]
     rng = np.random.default_rng(key)
     noisy = np.asarray(clean, dtype=np.float64) + rng.normal(0.0, sigma, np.shape(clean))
     if salt_pepper > 0:

@@ -11,13 +11,32 @@ import tempfile
 from pathlib import Path
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+RANDOM_PART = 8  # what mkstemp adds between prefix and suffix
+
+
+def _temp_affixes(path):
+    """mkstemp's prefix and suffix for ``path``, so that the temporary name is never longer than ``path``'s.
+
+    A name that fits (up to 255 bytes) must not fail because its temporary
+    sibling is longer: the stem is shortened instead.
+    """
+    # Keep the real suffix: Keras picks the format from it (.keras, .weights.h5).
+    suffix = "".join(path.suffixes[-2:])
+    if len(os.fsencode(suffix)) > 16:  # dots inside a name, not a format
+        suffix = path.suffix
+    stem = os.fsencode(path.name[: len(path.name) - len(suffix)])
+    budget = max(NAME_MAX - len(os.fsencode(suffix)) - RANDOM_PART - 2, 1)
+    return f".{os.fsdecode(stem[:budget])}.", suffix
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in the same folder; rename it to ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the real suffix: Keras picks the format from it (.keras, .weights.h5).
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes))
+    prefix, suffix = _temp_affixes(path)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
     # mkstemp makes the file private (0600); give it the usual umask-based mode.
     umask = os.umask(0)
@@ -32,8 +51,9 @@ def atomic_path(path):
 
 
 def write_text(path, text):
+    # UTF-8 whatever the locale; a file name that is not UTF-8 (a lone surrogate) is written escaped.
     with atomic_path(path) as temp:
-        Path(temp).write_text(text)
+        Path(temp).write_text(text, encoding="utf-8", errors="backslashreplace")
 
 
 def write_json(path, value):
