@@ -20,11 +20,13 @@ class TrainingDivergedError(UserError):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# TensorFlow wraps op errors in "{{function_node ...}} ... [Op:DecodeImage]": noise around the reason.
+_TF_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]")
 
 
 def first_line(error, limit=200):
     """The first non-empty line of a library's error, without ANSI colour codes (Keras prints them)."""
-    text = _ANSI.sub("", str(error))
+    text = _TF_NOISE.sub("", _ANSI.sub("", str(error)))
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return (line[:limit] + "...") if len(line) > limit else (line or type(error).__name__)
 

@@ -130,6 +130,8 @@ def _decode(handle, path):
         pixels = _ppm_16_bit_colour(handle, image, path)
     if pixels is None:
         pixels = _pillow_pixels(image, path)
+        if image.format == "TIFF":  # Pillow's TIFF loader turns the image upright itself
+            orientation = 1
     return Picture(_upright(pixels, orientation), icc_profile, exif)
 
 

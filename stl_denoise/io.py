@@ -4,6 +4,7 @@ A crash or kill mid-write leaves either the old file or the new one, never a
 truncated one.
 """
 
+import codecs
 import contextlib
 import json
 import os
@@ -50,10 +51,20 @@ def atomic_path(path):
             os.remove(temp)
 
 
+def _escape_bytes(error):
+    """Codec error handler: a byte that was not UTF-8 (a lone surrogate) as ``\\xNN``, as messages show it."""
+    bad = error.object[error.start : error.end]
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
+                   for c in bad), error.end
+
+
+codecs.register_error("stl_denoise_escape", _escape_bytes)
+
+
 def write_text(path, text):
-    # UTF-8 whatever the locale; a file name that is not UTF-8 (a lone surrogate) is written escaped.
+    # UTF-8 whatever the locale; a file name that is not UTF-8 is written escaped, not refused.
     with atomic_path(path) as temp:
-        Path(temp).write_text(text, encoding="utf-8", errors="backslashreplace")
+        Path(temp).write_text(text, encoding="utf-8", errors="stl_denoise_escape")
 
 
 def write_json(path, value):
