@@ -182,7 +182,7 @@ def _check_min_size(files, crop_size):
 def _check_trainable(files):
     """Decode every file exactly as training will (``_decode_file``), naming the ones that fail.
 
-    Otherwise a TIFF (TensorFlow reads only PNG, JPEG, BMP and GIF) or a PNG
+    Otherwise a TIFF (TensorFlow's decoder does not read TIFF) or a PNG
     truncated after its header passes the header checks and stops training
     mid-run with a stack trace.
     """
@@ -200,8 +200,8 @@ def _check_trainable(files):
             with silenced_stderr_fd():  # libjpeg/libpng print unnamed warnings of their own
                 tf.io.decode_image(tf.io.read_file(str(path)), channels=3, dtype=tf.uint8, expand_animations=False)
         except (tf.errors.OpError, ValueError) as error:
-            bad.append((path, f"TensorFlow, which training uses, cannot decode it ({first_line(error)}); convert "
-                              "it to PNG or remove it"))
+            bad.append((path, f"not a readable image for training: TensorFlow's decoder, which training uses, "
+                              f"fails on it ({first_line(error)}); convert it to PNG or remove it"))
     if bad:
         path, reason = bad[0]
         more = f" (and {len(bad) - 1} more: {', '.join(str(p) for p, _ in bad[1:4])}{', ...' if len(bad) > 4 else ''})"

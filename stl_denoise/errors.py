@@ -21,7 +21,7 @@ class TrainingDivergedError(UserError):
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # TensorFlow wraps op errors in "{{function_node ...}} ... [Op:DecodeImage]": noise around the reason.
-_TF_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]")
+_TF_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\](\s*name:\s*\S*)?")
 
 
 def first_line(error, limit=200):
