@@ -331,15 +331,48 @@ def _check_seed(seed):
 def _check_out_folder(path):
     from pathlib import Path
 
+    if not path:  # Path("") is the current folder
+        raise UserError("--out is empty; name an output folder")
     path = Path(path)
     # Checked up front: otherwise every file fails alone with a cryptic "File exists"/"Not a directory".
-    if path.is_symlink() and not path.exists():
-        raise UserError(f"--out {path}: is a broken symbolic link, not a folder")
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {path}: exists and is not a folder")
-    existing = next((parent for parent in path.parents if parent.exists()), None)
+    try:
+        if path.is_symlink() and not path.exists():
+            raise UserError(f"--out {path}: is a broken symbolic link, not a folder")
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path}: exists and is not a folder")
+        existing = next((parent for parent in path.parents if parent.exists()), None)
+    except OSError as error:  # e.g. a name longer than the file system allows
+        raise UserError(f"--out {path}: {error.strerror or error}") from None
     if existing is not None and not existing.is_dir():
         raise UserError(f"--out {path}: {existing} exists and is not a folder")
+
+
+def _say(line, stream=None):
+    """Print one line, escaped (names may hold newlines, escapes or non-UTF-8 bytes); survive a closed pipe.
+
+    ``denoise ... | head -n 1``: once the reader is gone, the rest of the
+    output goes nowhere, but the work goes on and the exit status still
+    tells whether every file was done.
+    """
+    from stl_denoise.errors import printable
+
+    stream = stream or sys.stdout
+    try:
+        print(printable(line), file=stream, flush=True)
+    except BrokenPipeError:
+        _discard(stream)
+
+
+def _discard(stream):
+    """Point ``stream``'s descriptor at /dev/null (what was buffered for the closed pipe goes too)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no descriptor (e.g. a StringIO in tests)
+        pass
 
 
 def cmd_evaluate(args):
@@ -347,6 +380,8 @@ def cmd_evaluate(args):
     from stl_denoise.data import list_image_files, split_files
     from stl_denoise.pretrained import load_denoiser
 
+    if not args.images:  # Path("") is the current folder
+        raise UserError("--images is empty; name a folder or file of clean images")
     # "not 0 <= x <= 255" also rejects NaN, which would otherwise fail deep in the noise seeding.
     if not all(0 <= sigma <= 255 for sigma in args.sigma) or not all(0 <= p <= 1 for p in args.salt_pepper):
         raise UserError(f"--sigma must be in [0, 255] and --salt-pepper in [0, 1], got --sigma "
@@ -362,15 +397,16 @@ def cmd_evaluate(args):
     models = {label: load_denoiser(name) for label, name in zip(_model_labels(args.model), args.model)}
     settings = [(sigma, salt_pepper) for salt_pepper in args.salt_pepper for sigma in args.sigma]
     rows = evaluate.evaluate(files, settings, models, args.baselines, args.seed, args.tile, args.margin,
-                             progress=lambda line: print(line, file=sys.stderr), self_ensemble=args.self_ensemble,
+                             progress=lambda line: _say(line, sys.stderr), self_ensemble=args.self_ensemble,
                              eight_bit=args.eight_bit)
     header = [f"stl-denoise evaluate: {len(files)} image(s) from {args.images} (split {args.split}), "
               f"noise seed {args.seed}, noisy input "
               + ("saved as 8-bit (clipped, rounded)" if args.eight_bit else "in float (Gaussian unclipped)"),
               "models: " + ", ".join(f"{label} = {name}" for label, name in zip(models, args.model))]
     table = evaluate.write_report(args.out, rows, evaluate.summarize(rows), header)
-    print(table, end="")
-    print(f"wrote {args.out}/summary.md, summary.csv, per_image.csv")
+    for line in table.splitlines():
+        _say(line)
+    _say(f"wrote {args.out}/summary.md, summary.csv, per_image.csv")
 
 
 def cmd_denoise(args):
@@ -381,10 +417,11 @@ def cmd_denoise(args):
     _check_out_folder(args.out)
     model = load_denoiser(args.model)
     written, errors = denoise_files(
-        model, args.inputs, args.out, args.tile, args.margin,
-        warn=lambda line: print(f"stl-denoise: error: {line}", file=sys.stderr), self_ensemble=args.self_ensemble,
+        model, args.inputs, args.out, args.tile, args.margin, report=_say,
+        warn=lambda line: _say(f"stl-denoise: error: {line}", sys.stderr),
+        note=lambda line: _say(f"stl-denoise: skipped {line}", sys.stderr), self_ensemble=args.self_ensemble,
     )
-    print(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
+    _say(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
     return 1 if errors else 0
 
 
@@ -512,8 +549,15 @@ def main(argv=None):
     try:
         code = args.func(args)
     except UserError as error:
-        print(f"stl-denoise: error: {error}", file=sys.stderr)
+        _say(f"stl-denoise: error: {error}", sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # the reader of stdout went away (| head): nothing more to say to it
+        _discard(sys.stdout)
+        return 1
+    except OSError as error:  # a file system refusal no check foresaw: still one line naming the file
+        where = f"{error.filename}: " if error.filename else ""
+        _say(f"stl-denoise: error: {where}{error.strerror or error}", sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("stl-denoise: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

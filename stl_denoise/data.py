@@ -6,9 +6,11 @@ random for training and central for evaluation (STL-10 is 96x96, the paper's
 network takes 64x64, paper §4.1).
 """
 
+import errno
 import hashlib
 import os
 import socket
+import stat
 import threading
 from pathlib import Path
 
@@ -53,16 +55,86 @@ def sample_images():
 
 
 def list_image_files(folder):
-    """Image files under ``folder`` (recursive, sorted), validated for size."""
+    """Image files under ``folder`` (recursive, sorted), validated for size.
+
+    A subfolder that cannot be read is an error, not a silent gap in the data.
+    """
+    if not os.fspath(folder):  # Path("") would be the current folder
+        raise DataUnavailableError("an empty name was given as the image folder")
     folder = Path(folder)
-    if not folder.exists():
-        raise DataUnavailableError(f"{folder}: no such file or directory")
-    if folder.is_file():
-        return [folder]
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        if not folder.exists():
+            raise DataUnavailableError(f"{folder}: no such file or directory")
+        if folder.is_file():
+            return [folder]
+    except OSError as error:  # e.g. a name longer than the file system allows
+        raise DataUnavailableError(f"{folder}: {error.strerror or error}") from None
+    files, _, unreadable = scan_folder(folder)
+    if unreadable:
+        path, reason = unreadable[0]
+        raise DataUnavailableError(f"{path}: {reason}; its images would be left out"
+                                   + (f" (and {len(unreadable) - 1} more folders)" if len(unreadable) > 1 else ""))
     if not files:
         raise DataUnavailableError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+# Image formats that folders may hold but that are not read from them: listed as skipped, not ignored.
+OTHER_IMAGE_SUFFIXES = (".gif", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".tga", ".ico", ".heic", ".heif",
+                        ".avif", ".jxl", ".jp2", ".j2k", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf",
+                        ".rw2", ".psd", ".svg", ".pcx", ".dib", ".jfif", ".webm")
+
+
+def scan_folder(folder, skip=None):
+    """(image files, skipped entries, unreadable folders) under ``folder``, recursively.
+
+    Files are sorted as ``sorted(folder.rglob(...))`` sorts them; skipped
+    entries and unreadable folders are (path, reason) pairs, so that callers
+    can say what was left out: dangling links, link loops, FIFOs and devices,
+    links to folders (not followed, as ``rglob`` does not follow them), and
+    files of an image type that is not read from folders.  ``skip``: a
+    resolved folder left out silently (``denoise``'s own output folder).
+    """
+    files, skipped, unreadable = [], [], []
+    pending = [Path(folder)]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as error:
+            unreadable.append((directory, f"cannot read this folder ({error.strerror or error})"))
+            continue
+        for entry in entries:
+            path = directory / entry.name
+            try:
+                if entry.is_symlink():
+                    try:
+                        target = path.stat()
+                    except OSError as error:
+                        skipped.append((path, "a symbolic link loop" if error.errno == errno.ELOOP
+                                        else "a dangling symbolic link" if error.errno == errno.ENOENT
+                                        else f"a symbolic link that cannot be followed ({error.strerror})"))
+                        continue
+                    if stat.S_ISDIR(target.st_mode):
+                        skipped.append((path, "a symbolic link to a folder (not followed; name it to include it)"))
+                        continue
+                    mode = target.st_mode
+                else:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError as error:
+                skipped.append((path, f"cannot be examined ({error.strerror or error})"))
+                continue
+            if stat.S_ISDIR(mode):
+                if skip is None or path.resolve() != skip:
+                    pending.append(path)
+            elif not stat.S_ISREG(mode):
+                skipped.append((path, "not a regular file (a FIFO, socket or device)"))
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(path)
+            elif path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+                skipped.append((path, f"{path.suffix} files are not read from folders (convert it to PNG)"))
+    return sorted(files), sorted(skipped), sorted(unreadable)
 
 
 # Hash-based, so the split of a file never depends on which other files exist.
@@ -98,12 +170,42 @@ def image_size(path):
 
 
 def _check_min_size(files, crop_size):
+    _check_trainable(files)
     too_small = [f"{path} ({h}x{w})" for path in files for h, w in [image_size(path)] if min(h, w) < crop_size]
     if too_small:
         raise DataUnavailableError(
             f"{too_small[0]}: smaller than the {crop_size}x{crop_size} crop"
             + (f" (and {len(too_small) - 1} more)" if len(too_small) > 1 else "")
         )
+
+
+def _check_trainable(files):
+    """Decode every file exactly as training will (``_decode_file``), naming the ones that fail.
+
+    Otherwise a TIFF (TensorFlow's decoder does not read TIFF) or a PNG
+    truncated after its header passes the header checks and stops training
+    mid-run with a stack trace.
+    """
+    from stl_denoise._quiet import silenced_stderr_fd
+    from stl_denoise.errors import first_line
+
+    bad = []
+    for path in files:
+        try:
+            os.fsencode(path).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append((path, "its name is not UTF-8, which TensorFlow needs; rename it"))
+            continue
+        try:
+            with silenced_stderr_fd():  # libjpeg/libpng print unnamed warnings of their own
+                tf.io.decode_image(tf.io.read_file(str(path)), channels=3, dtype=tf.uint8, expand_animations=False)
+        except (tf.errors.OpError, ValueError) as error:
+            bad.append((path, f"not a readable image for training: TensorFlow's decoder, which training uses, "
+                              f"fails on it ({first_line(error)}); convert it to PNG or remove it"))
+    if bad:
+        path, reason = bad[0]
+        more = f" (and {len(bad) - 1} more: {', '.join(str(p) for p, _ in bad[1:4])}{', ...' if len(bad) > 4 else ''})"
+        raise DataUnavailableError(f"{path}: {reason}" + (more if len(bad) > 1 else ""))
 
 
 def _reachable(host_port, timeout=3.0):
@@ -282,7 +384,8 @@ def folder_hash(folder, files):
     digest = hashlib.sha256()
     root = Path(folder)
     for path in files:
-        digest.update(str(path.relative_to(root) if root.is_dir() else path.name).encode() + b"\0")
+        # os.fsencode: a name that is not UTF-8 hashes as its bytes instead of failing.
+        digest.update(os.fsencode(path.relative_to(root) if root.is_dir() else path.name) + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -3,55 +3,79 @@
 Each input is independent: a file that cannot be read, is too small, or
 whose output would overwrite an input is reported by name and skipped; the
 others are still done.  Outputs are written atomically, so a failure or a
-kill never leaves a partial PNG.
+kill never leaves a partial PNG, and an existing file is only ever replaced
+when it is an earlier output of this command (a PNG carrying its marker):
+never an input, never a file in an input's own folder, never a stranger's.
 """
 
+import errno
+import os
 from pathlib import Path
 
-from stl_denoise.data import IMAGE_SUFFIXES
-from stl_denoise.image_io import ImageFileError, read_image, write_png
+from stl_denoise.data import IMAGE_SUFFIXES, scan_folder
+from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
 
 
-def _inside(path, folder):
+def _real(path):
+    """The resolved path, without raising (a too-long name resolves to itself)."""
+    return Path(os.path.realpath(path))
+
+
+def _expand(text, out_dir, out_real, note):
+    """[(input, output or None, error or None)] for one command-line input."""
+    item = Path(text)
+    if not text:  # Path("") is the current folder: never take it for one
+        return [(item, None, "'': an empty name is not a file or folder (an unset shell variable?)")]
     try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
+        os.lstat(item)
+    except OSError as error:
+        problem = "no such file or directory" if error.errno == errno.ENOENT else error.strerror or str(error)
+        return [(item, None, f"{item}: {problem}")]
+    if not item.is_dir():
+        return [(item, out_dir / (item.stem + ".png"), None)]
+    if _real(item) == out_real:
+        return [(item, None, f"{item}: --out is this folder itself; choose another --out")]
+    files, skipped, unreadable = scan_folder(item, skip=out_real)
+    for path, reason in skipped:
+        note(f"{path}: {reason}")
+    entries = [(path, None, f"{path}: {reason}; its images were not denoised") for path, reason in unreadable]
+    if not files and not unreadable:
+        entries.append((item, None, f"{item}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"))
+    entries.extend((p, out_dir / p.relative_to(item).with_suffix(".png"), None) for p in files)
+    return entries
 
 
-def plan(inputs, out_dir):
+def plan(inputs, out_dir, note=print):
     """[(input, output or None, error or None)] for files and folders in ``inputs``.
 
-    A folder contributes its images recursively (not those already under
-    ``out_dir``), named by their path inside it; a file by its name.
+    A folder contributes its images recursively (not those in ``out_dir``),
+    named by their path inside it; a file by its name.  ``note`` is told of
+    each entry of a folder that is skipped (not an image, a dangling link...).
     """
     out_dir = Path(out_dir)
+    out_real = _real(out_dir)
     entries = []
-    for item in map(Path, inputs):
-        if not item.exists():
-            entries.append((item, None, f"{item}: no such file or directory"))
-        elif item.is_dir():
-            files = sorted(
-                p for p in item.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _inside(p, out_dir)
-            )
-            if not files:
-                entries.append((item, None, f"{item}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"))
-            entries.extend((p, out_dir / p.relative_to(item).with_suffix(".png"), None) for p in files)
-        else:
-            entries.append((item, out_dir / (item.stem + ".png"), None))
-    inputs_resolved = {p.resolve() for p, _, _ in entries if p.exists()}
+    for text in inputs:
+        try:
+            entries.extend(_expand(os.fspath(text), out_dir, out_real, note))
+        except OSError as error:  # one bad input must not cost the others
+            entries.append((Path(text), None, f"{text}: {error.strerror or error}"))
+    inputs_resolved = {_real(p) for p, _, error in entries if error is None}
     claimed = {}
     checked = []
     for source, target, error in entries:
         if error is None:
-            key = target.resolve()
+            key = _real(target)
             if key in inputs_resolved:
                 error = f"{source}: output {target} would overwrite an input; choose another --out"
+            elif key.parent == _real(source.parent):
+                error = f"{source}: --out {out_dir} is this file's own folder; choose another --out"
             elif key in claimed:
                 error = f"{source}: output {target} is already the output of {claimed[key]}; rename one of them"
+            elif os.path.lexists(target) and not (target.is_file() and written_by_us(target)):
+                error = (f"{source}: {target} already exists and was not written by stl-denoise; move it away or "
+                         "choose another --out")
             else:
                 claimed[key] = source
         checked.append((source, None if error else target, error))
@@ -59,26 +83,31 @@ def plan(inputs, out_dir):
 
 
 def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print,
-                  self_ensemble=False):
-    """Denoise every input; returns (number written, list of error lines)."""
+                  self_ensemble=False, note=print):
+    """Denoise every input; returns (number written, list of error lines).
+
+    ``report`` gets a line per file written, ``warn`` one per failure,
+    ``note`` one per folder entry skipped.
+    """
     errors = []
     written = 0
-    for source, target, error in plan(inputs, out_dir):
+    for source, target, error in plan(inputs, out_dir, note):
         if error is None:
             try:
-                pixels = read_image(source)
+                picture = read_picture(source)
                 try:
-                    denoised = denoise_image(model, pixels, tile, margin, self_ensemble)
+                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble)
                 except ValueError as problem:
                     raise ImageFileError(f"{source}: {problem}") from None
-                write_png(target, denoised)
-                written += 1
-                report(f"{source} -> {target}")
-                continue
+                write_png(target, denoised, picture.icc_profile, picture.exif)
             except ImageFileError as problem:
                 error = str(problem)
             except OSError as problem:  # e.g. the output folder is not writable
                 error = f"{source}: cannot write {target} ({problem.strerror or problem})"
+            else:
+                written += 1
+                report(f"{source} -> {target}")  # outside the try: a closed stdout is no failure of this file
+                continue
         errors.append(error)
         warn(error)
     return written, errors

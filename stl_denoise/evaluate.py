@@ -20,6 +20,7 @@ Protocol (the usual one for Gaussian denoising benchmarks):
 
 import csv
 import io
+import os
 import statistics
 import time
 import zlib
@@ -43,7 +44,8 @@ def noisy_copy(clean, sigma, salt_pepper, seed, name, eight_bit=False):
     ``eight_bit``: clipped to [0, 255] and rounded, as a noisy photo saved to
     an 8-bit file is (the same draws, so both protocols share their noise).
     """
-    key = [seed, zlib.crc32(str(name).encode()), round(sigma * 1000), round(salt_pepper * 1_000_000)]
+    # os.fsencode: the same bytes as .encode() for UTF-8 names, and no crash on names that are not UTF-8.
+    key = [seed, zlib.crc32(os.fsencode(str(name))), round(sigma * 1000), round(salt_pepper * 1_000_000)]
     rng = np.random.default_rng(key)
     noisy = np.asarray(clean, dtype=np.float64) + rng.normal(0.0, sigma, np.shape(clean))
     if salt_pepper > 0:

@@ -28,9 +28,43 @@ STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monk
 DEFAULT_IMAGES = {"stl10": ("ship", "ship", "bird"), "sample": ("rocket", "astronaut", "chelsea")}
 
 
+def read_config(run_dir):
+    """A run's config.json as a dict with a "config" dict, or a one-line UserError naming the file."""
+    path = Path(run_dir) / "config.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
+        raise UserError(f"{path}: unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise UserError(f"{path}: not a run's config.json (no \"config\" object)")
+    return record
+
+
+def check_metrics(run_dir):
+    """A one-line UserError naming metrics.csv and its first bad row, if a curve could not be read from it."""
+    import csv
+
+    path = Path(run_dir) / "metrics.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "step" not in reader.fieldnames:
+                raise UserError(f"{path}: no 'step' column (not a run's metrics.csv)")
+            for line, row in enumerate(reader, start=2):
+                for column, value in row.items():
+                    if value in (None, ""):
+                        continue
+                    try:
+                        int(value) if column == "step" else float(value)
+                    except (TypeError, ValueError):
+                        raise UserError(f"{path}: line {line}: {column} is {str(value)[:40]!r}, not a number") from None
+    except (OSError, ValueError, csv.Error) as error:
+        raise UserError(f"{path}: unreadable ({type(error).__name__})") from None
+
+
 def run_kind(run_dir):
     """dsc | plain | perceptual | truncnormal | pretrained, from config.json."""
-    config = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    config = read_config(run_dir)["config"]
     if "init" in config:
         return "truncnormal" if config["init"] == "truncnormal" else "pretrained"
     if config.get("loss") == "perceptual":
@@ -56,8 +90,14 @@ def discover_runs(paths, report=print):
                 continue
             try:
                 kind = run_kind(run)
-            except (ValueError, KeyError) as error:
-                report(f"skipping {run}: unreadable config.json ({type(error).__name__})")
+                if not isinstance(kind, str) or kind not in RUN_KINDS:
+                    raise UserError(f"{run / 'config.json'}: unknown kind of run {str(kind)[:40]!r}")
+                check_metrics(run)
+            except UserError as error:
+                report(f"skipping {run}: {error}")
+                continue
+            except (KeyError, TypeError) as error:
+                report(f"skipping {run}: unreadable config.json ({type(error).__name__}: {error})")
                 continue
             if kind in runs:
                 report(f"skipping {run}: a {kind} run was already given ({runs[kind]})")
@@ -68,7 +108,7 @@ def discover_runs(paths, report=print):
 
 def describe_data(run_dir):
     """A short 'which data' line from a run's config.json."""
-    record = json.loads((Path(run_dir) / "config.json").read_text())
+    record = read_config(run_dir)
     data, config = record.get("data", {}), record["config"]
     kind = data.get("kind", config.get("data"))
     detail = data.get("split") if "init" in config else data.get("path")
@@ -236,7 +276,7 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
     chosen = None
     if need("fig07", "dsc"):
         model_path = Path(runs["dsc"]) / "model.keras"
-        config = json.loads((Path(runs["dsc"]) / "config.json").read_text())["config"]
+        config = read_config(runs["dsc"])["config"]
         if not model_path.exists():
             results["fig07"] = {"skipped": f"{model_path} is missing (the run has not finished)"}
         else:

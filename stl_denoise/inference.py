@@ -105,6 +105,47 @@ def _denoise_rgb_once(model, image, tile, margin, scale):
     return result[:height, :width]
 
 
+PROBE_SHAPE = (1, 48, 64, 3)  # 48: an odd multiple of 16, so a model that needs multiples of 32 is caught
+
+
+def check_denoiser(model, name):
+    """A ``UserError`` unless ``model`` maps any [1, H, W, 3] image (H, W multiples of 16) to one of that shape.
+
+    Run once on a small probe when a model is loaded, so that a classifier,
+    an upsampler, a one-channel or fixed-size model is refused before any
+    file is read, instead of writing grey, cropped or black images.
+    """
+    from stl_denoise.errors import UserError, first_line
+
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) > 1:
+        raise UserError(f"{name}: not a denoiser: it takes {len(inputs)} inputs; a denoiser takes one RGB image")
+    declared = tuple(inputs[0].shape) if inputs else ()
+    if declared and (len(declared) != 4 or declared[-1] not in (None, 3)):
+        raise UserError(f"{name}: not a denoiser: it takes inputs of shape {declared[1:]}; a denoiser takes "
+                        "HxWx3 RGB images")
+    if declared and any(side is not None for side in declared[1:3]):
+        raise UserError(f"{name}: not a denoiser for any image size: it takes only {declared[1]}x{declared[2]} "
+                        "inputs; images are denoised at their own size")
+    probe = np.random.default_rng(0).uniform(0.0, 255.0, PROBE_SHAPE).astype(np.float32)
+    try:
+        with np.errstate(all="ignore"):
+            output = model(probe, training=False)
+    except Exception as error:  # noqa: BLE001  (Keras raises many types, with multi-line messages)
+        raise UserError(f"{name}: not a denoiser: it fails on a {PROBE_SHAPE[1]}x{PROBE_SHAPE[2]} RGB image "
+                        f"({first_line(error)})") from None
+    if isinstance(output, (list, tuple, dict)):
+        raise UserError(f"{name}: not a denoiser: it has {len(output)} outputs; a denoiser returns one image")
+    output = np.asarray(output)
+    if output.shape != PROBE_SHAPE:
+        raise UserError(f"{name}: not a denoiser: a {PROBE_SHAPE[1]}x{PROBE_SHAPE[2]}x3 image gives an output of "
+                        f"shape {output.shape[1:]}; a denoiser returns the image's own shape")
+    if not np.issubdtype(output.dtype, np.floating) and not np.issubdtype(output.dtype, np.integer):
+        raise UserError(f"{name}: not a denoiser: its output is {output.dtype}, not pixels")
+    if not np.isfinite(output).all():
+        raise UserError(f"{name}: not a denoiser: its output holds NaN or infinite values")
+
+
 def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False):
     """Denoise an image array as it comes from a file, keeping its layout and type.
 
@@ -130,6 +171,9 @@ def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_e
     # temporary copy counts against the memory bound (docs/performance.md).
     rgb = np.broadcast_to(colour, colour.shape[:2] + (3,))  # a view: grey stays one plane in memory
     denoised = denoise_rgb(model, rgb, tile, margin, scale, self_ensemble)
+    # Checked before any cast: NaN would become black pixels (and numpy warnings on stderr).
+    if not np.isfinite(denoised).all():
+        raise ValueError("the model produced NaN or infinite values for this image")
     if colour.shape[2] == 1:
         denoised = denoised.mean(axis=2, keepdims=True)
     np.clip(denoised, 0.0, 255.0, out=denoised)

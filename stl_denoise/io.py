@@ -4,6 +4,7 @@ A crash or kill mid-write leaves either the old file or the new one, never a
 truncated one.
 """
 
+import codecs
 import contextlib
 import json
 import os
@@ -12,13 +13,32 @@ import tempfile
 from pathlib import Path
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+RANDOM_PART = 8  # what mkstemp adds between prefix and suffix
+
+
+def _temp_affixes(path):
+    """mkstemp's prefix and suffix for ``path``, so that the temporary name is never longer than ``path``'s.
+
+    A name that fits (up to 255 bytes) must not fail because its temporary
+    sibling is longer: the stem is shortened instead.
+    """
+    # Keep the real suffix: Keras picks the format from it (.keras, .weights.h5).
+    suffix = "".join(path.suffixes[-2:])
+    if len(os.fsencode(suffix)) > 16:  # dots inside a name, not a format
+        suffix = path.suffix
+    stem = os.fsencode(path.name[: len(path.name) - len(suffix)])
+    budget = max(NAME_MAX - len(os.fsencode(suffix)) - RANDOM_PART - 2, 1)
+    return f".{os.fsdecode(stem[:budget])}.", suffix
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in the same folder; rename it to ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the real suffix: Keras picks the format from it (.keras, .weights.h5).
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes))
+    prefix, suffix = _temp_affixes(path)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
     # mkstemp makes the file private (0600); give it the usual umask-based mode.
     umask = os.umask(0)
@@ -32,9 +52,20 @@ def atomic_path(path):
             os.remove(temp)
 
 
+def _escape_bytes(error):
+    """Codec error handler: a byte that was not UTF-8 (a lone surrogate) as ``\\xNN``, as messages show it."""
+    bad = error.object[error.start : error.end]
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
+                   for c in bad), error.end
+
+
+codecs.register_error("stl_denoise_escape", _escape_bytes)
+
+
 def write_text(path, text):
+    # UTF-8 whatever the locale; a file name that is not UTF-8 is written escaped, not refused.
     with atomic_path(path) as temp:
-        Path(temp).write_text(text)
+        Path(temp).write_text(text, encoding="utf-8", errors="stl_denoise_escape")
 
 
 def write_json(path, value):

@@ -4,11 +4,15 @@ A model is named either by a shipped name (``stl-denoise models`` lists
 them) or by the path of a ``.keras`` file, such as a run's ``model.keras``.
 """
 
+import errno
 import functools
+import os
+import stat
+import zipfile
 from importlib import resources
 from pathlib import Path
 
-from stl_denoise.errors import UserError
+from stl_denoise.errors import UserError, first_line
 
 DEFAULT_MODEL = "dsc-modern-blind"
 # name -> what it is; the file is weights/<name>.keras, its card weights/<name>.md
@@ -34,20 +38,28 @@ def shipped_models():
 
 def model_path(name_or_path):
     """The .keras file for a shipped name or a path, with a one-line error if there is none."""
-    text = str(name_or_path)
+    text = os.fspath(name_or_path)
+    if not text:  # Path("") is the current folder
+        raise UserError("the model name is empty; pass a .keras file, a run folder or a shipped name "
+                        f"({', '.join(SHIPPED)})")
     if text in SHIPPED:
         path = weights_dir() / f"{text}.keras"
         if not path.is_file():
             raise UserError(f"shipped model {text!r} is not in this install ({path} missing)")
         return path
     path = Path(text)
-    if not path.exists():
-        names = ", ".join(SHIPPED)
-        raise UserError(f"{path}: no such model file (shipped models: {names})")
-    if path.is_dir():
-        if (path / "model.keras").is_file():  # a training run directory
-            return path / "model.keras"
-        raise UserError(f"{path}: a folder without model.keras; pass a .keras file")
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            if (path / "model.keras").is_file():  # a training run directory
+                return path / "model.keras"
+            raise UserError(f"{path}: a folder without model.keras; pass a .keras file")
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            raise UserError(f"{path}: no such model file (shipped models: {', '.join(SHIPPED)})") from None
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the loader forever
+        raise UserError(f"{path}: not a regular file (a FIFO, socket or device); pass a .keras file")
     return path
 
 
@@ -57,16 +69,41 @@ def load_keras_file(path, problem, compile=True):
 
     import stl_denoise  # noqa: F401  (registers the custom layers)
 
+    structure = _container_problem(path)
+    if structure:  # Keras would say "File not found" about an empty or truncated file
+        raise UserError(f"{path}: {problem} ({structure})")
     try:
         return keras.saving.load_model(path, compile=compile)
     except Exception as error:  # Keras raises many types for a truncated or foreign file
-        detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise UserError(f"{path}: {problem} ({detail})") from None
+        raise UserError(f"{path}: {problem} ({first_line(error)})") from None
+
+
+def _container_problem(path):
+    """Why ``path`` cannot be a .keras (zip) or .h5 (HDF5) file, or None if it may be one."""
+    suffix = Path(path).suffix.lower()
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if size == 0:
+            return "empty file"
+        if suffix == ".keras" and not zipfile.is_zipfile(path):
+            return ("not a zip archive, as .keras files are: " +
+                    ("truncated" if head.startswith(b"PK") else "another kind of file"))
+    except OSError as error:
+        return f"cannot read: {error.strerror or error}"
+    if suffix in (".h5", ".hdf5") and head != b"\x89HDF\r\n\x1a\n":
+        return "not an HDF5 file"
+    return None
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path, modified):
-    return load_keras_file(path, "not a loadable Keras model", compile=False)
+    from stl_denoise.inference import check_denoiser
+
+    model = load_keras_file(path, "not a loadable Keras model", compile=False)
+    check_denoiser(model, path)
+    return model
 
 
 def load_denoiser(name_or_path=DEFAULT_MODEL):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from stl_denoise.cli import main
 from stl_denoise.data import sample_images
+from stl_denoise.image_io import read_image
 
 
 def digest(path):
@@ -50,15 +51,16 @@ def test_bad_inputs_are_reported_and_the_rest_done(batch, tmp_path, random_denoi
     assert code == 1
     errors = captured.err.splitlines()
     expected = {"corrupt.png": "not a readable image", "text.png": "not a readable image", "empty.png": "empty file",
-                "tiny.png": "1x1", "rgb16.png": "16-bit colour", "missing.png": "no such file"}
+                "tiny.png": "1x1", "missing.png": "no such file"}
     assert len(errors) == len(expected)
     for name, problem in expected.items():
         assert any(name in line and problem in line for line in errors), (name, errors)
     assert "Traceback" not in captured.err
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
-    assert written == ["good.png", "grey16.png", "rgba.png", "sub", "sub/grey.png"]  # no partial or temp files
+    assert written == ["good.png", "grey16.png", "rgb16.png", "rgba.png", "sub", "sub/grey.png"]  # no partial/temp files
     assert Image.open(out / "sub" / "grey.png").mode == "L"
     assert Image.open(out / "grey16.png").mode == "I;16"
+    assert read_image(out / "rgb16.png").dtype == np.uint16  # 16-bit colour kept at 16 bits
     assert (np.asarray(Image.open(out / "rgba.png"))[..., 3] == 77).all()
     assert Image.open(out / "good.png").size == (70, 90)
     assert {path: digest(path) for path in batch.rglob("*") if path.is_file()} == before
