@@ -280,9 +280,10 @@ def cmd_figures(args):
     _check_out_folder(args.out)
     # Missing runs are skipped (README) as long as one is usable; with none there is nothing to draw,
     # so say so instead of writing a figures.md that lists only skips.
-    if not discover_runs(args.runs, report=lambda message: None):
+    reasons = []
+    if not discover_runs(args.runs, report=reasons.append):
         raise UserError(f"no usable run directory among {' '.join(args.runs)} (each needs config.json and "
-                        "metrics.csv); nothing to draw")
+                        f"metrics.csv); nothing to draw ({reasons[0] if reasons else 'no runs given'})")
     results = draw_figures(args.runs, args.out, skip_first=args.skip_first, images=args.images, seed=args.seed)
     drawn = [f for f in FIGURES if "skipped" not in results[f]]
     print(f"wrote {len(drawn)} of {len(FIGURES)} figures to {args.out}: {', '.join(drawn) or 'none'} "

@@ -143,7 +143,8 @@ VALIDATION_BUCKETS = 10  # 1 in 10 files (about 43 of CBSD432's 432) is held out
 
 def is_validation_file(path):
     """True for the fixed ~10% of files held out from training (``--data-split``)."""
-    digest = hashlib.sha256(Path(path).name.encode()).hexdigest()
+    # os.fsencode: the bytes of .encode() for UTF-8 names (the split stays as it was), no crash on other names.
+    digest = hashlib.sha256(os.fsencode(Path(path).name)).hexdigest()
     return int(digest, 16) % VALIDATION_BUCKETS == 0
 
 

@@ -193,6 +193,8 @@ def _restored_epoch(run_dir):
 
 def check_run_dir(run_dir, config):
     """A run directory holds one run: resuming it must use the same settings."""
+    if not str(run_dir):  # Path("") is the current folder: a run would be spread over it
+        raise UserError("--out '': an empty name is not a run folder")
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: exists and is not a directory")
@@ -214,8 +216,8 @@ def check_run_dir(run_dir, config):
 def train(config: TrainConfig, run_dir, verbose=True):
     """Train (or resume) one run; returns a summary dict, also saved in config.json."""
     config.validate()
-    run_dir = Path(run_dir)
     check_run_dir(run_dir, config)
+    run_dir = Path(run_dir)
     if config.data == "stl10":  # fail (in seconds, offline) before the run folder exists
         data.stl10_builder(config.data_dir)
     source_info = data.describe_source(config.data, config.data_dir, config.data_split)

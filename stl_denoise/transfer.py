@@ -167,8 +167,8 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True):
     from stl_denoise.train import BACKUP_DIR, _epoch_size, _restored_epoch, check_run_dir, resolve_jit_compile
 
     config.validate()
-    run_dir = Path(run_dir)
     check_run_dir(run_dir, config)
+    run_dir = Path(run_dir)
     source_info = labelled.describe(config.data, config.labelled_split, config.data_dir)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)

@@ -463,3 +463,29 @@ def test_read_picture_keeps_no_profile_for_the_wrong_colour_space(tmp_path, iden
 def test_printable_escapes_what_would_forge_lines():
     assert printable("a\nb\r\x1b[1m" + NOT_UTF8) == "a\\nb\\r\\x1b[1mcaf\\xe9"
     assert printable("ordinary name é.png") == "ordinary name é.png"
+
+
+def test_split_of_a_name_that_is_not_utf8_is_decided_not_a_crash():
+    name = Path(os.fsdecode(b"photo-\xff\xfe.png"))
+    assert data.is_validation_file(name) in (True, False)
+    # UTF-8 names keep the split they had before (the same bytes are hashed).
+    assert [data.is_validation_file(Path(f"{i}.jpg")) for i in range(40)].count(True) > 0
+
+
+def test_train_into_an_empty_out_name_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "sample", "--steps", "1", "--out", ""]) == 2
+    err = capsys.readouterr().err
+    assert "empty name" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_figures_with_no_usable_run_says_why(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("[1, 2, 3]")
+    (run / "metrics.csv").write_text("step,mse,seconds\n1,5,0.1\n")
+    assert main(["figures", str(run), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert "no usable run directory" in err and "config.json" in err.split("nothing to draw")[1]
+    assert err.count("\n") == 1
