@@ -324,7 +324,7 @@ def settings(quick, reps):
     if quick:
         return {"reps": 1, "e2e_steps": WARMUP_STEPS + 3, "torch_steps": 3, "diag_configs": [("dsc", 10, 3)],
                 "inference_inner": 1, "single_pass_sizes": [512], "matmul_n": 512}
-    return {"reps": reps, "e2e_steps": 100, "torch_steps": 30,
+    return {"reps": reps, "e2e_steps": 60, "torch_steps": 20,
             "diag_configs": [("dsc", 10, 20), ("dsc", 64, 5), ("plain", 10, 20), ("plain", 64, 5)],
             "inference_inner": 3, "single_pass_sizes": [512, 2048], "matmul_n": 2048}
 
@@ -332,26 +332,40 @@ def settings(quick, reps):
 def collect(plan, jit_compile="auto", with_torch=True):
     """Every measurement of ``plan`` (see ``settings``), as the JSON report."""
     report = {"machine": describe(tf, keras), "settings": plan, "jit_compile": jit_compile,
-              "end_to_end": {}, "train": {}, "inference": {}, "memory_mib": {}}
+              "end_to_end": {}, "train": {}, "inference": {}, "memory_mib": {}, "section_seconds": {}}
+    clock = [time.perf_counter()]
+
+    def section_done(name):  # where a long bench spends its time, for whoever trims it next
+        now = time.perf_counter()
+        report["section_seconds"][name] = round(now - clock[0], 1)
+        clock[0] = now
+
     macs = forward_macs()
     report["forward_gflop_per_image"] = 2 * macs / 1e9
     report["train_gflop_per_image"] = 3 * 2 * macs / 1e9  # backward ~ 2x forward
     report["matmul_gflops"] = matmul_gflops(plan["matmul_n"])
+    section_done("matmul")
     report["end_to_end"]["dsc@10"] = end_to_end(
         "dsc", 10, plan["e2e_steps"], plan["torch_steps"], plan["reps"], jit_compile, with_torch
     )
+    section_done("end_to_end")
     for model_kind, batch_size, steps in plan["diag_configs"]:
         result = train_throughput(model_kind, batch_size, steps, plan["reps"], jit_compile)
         result["achieved_gflops"] = result["keras_in_memory"] * report["train_gflop_per_image"]
         result["input_wait_share"] = max(0.0, 1 - result["keras_pipeline"] / result["keras_in_memory"])
         report["train"][f"{model_kind}@{batch_size}"] = result
+    section_done("train_diagnostics")
     report["inference"]["512"] = inference_vs_torch(512, plan["reps"], plan["inference_inner"], with_torch)
     for size in plan["single_pass_sizes"]:
-        report["inference"].setdefault(str(size), {})["single_pass_seconds"] = inference_seconds(size, plan["reps"])
+        # 2048 px takes seconds a pass: one repetition is enough to see its rate.
+        reps = plan["reps"] if size <= 512 else 1
+        report["inference"].setdefault(str(size), {})["single_pass_seconds"] = inference_seconds(size, reps)
+    section_done("inference")
     if plan["memory"]:
         report["bm3d_512_seconds"] = bm3d_seconds()
         for scenario in ("train:dsc@10", "train:plain@10", "train:dsc@64", "infer:512", "tiled:6000x4000@512"):
             report["memory_mib"][scenario] = peak_memory_mib(scenario)
+        section_done("memory_and_bm3d")
     e2e = report["end_to_end"]["dsc@10"]
     # Step time only (mean, so slow steps count); epoch-end backups add a few seconds in all.
     report["faithful_run_minutes"] = 100_000 / e2e["ours_mean_images_per_second"] / 60
@@ -359,7 +373,15 @@ def collect(plan, jit_compile="auto", with_torch=True):
         report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         pass
+    report["busy_machine"] = busy(report["machine"])
     return report
+
+
+def busy(machine):
+    """Whether other work ran beside the bench (1-minute load above half the usable cores, at start or end)."""
+    cores = machine["cpu"]["usable_cores"] or 1
+    loads = [load[0] for load in (machine.get("load_average_at_start"), machine.get("load_average_at_end")) if load]
+    return any(load > cores / 2 for load in loads)
 
 
 def main(argv=None):
@@ -394,6 +416,10 @@ def print_report(report):
     print(f"machine: {summary_line(machine)}")
     if machine.get("load_average_at_end"):
         print(f"load average at end: {machine['load_average_at_end']}")
+    if report.get("busy_machine"):
+        # PyTorch's and TensorFlow's thread pools react differently to busy cores, so not even
+        # the ratios are to be trusted then.
+        print("WARNING: other jobs were running (load average above); figures and ratios are not comparable")
     print(f"matmul: {report['matmul_gflops']:.0f} GFLOP/s; train step {report['train_gflop_per_image']:.2f} GFLOP/image")
     print()
     print("## Training end to end: the real trainer, per-step metrics on; images/s from the median step")
@@ -438,7 +464,8 @@ def print_report(report):
     print(f"faithful run (100,000 images, batch 10) estimate from the trainer's mean step: "
           f"{report['faithful_run_minutes']:.1f} min")
     if "bench_seconds" in report:
-        print(f"bench took {report['bench_seconds']:.0f} s")
+        sections = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report["section_seconds"].items())
+        print(f"bench took {report['bench_seconds']:.0f} s ({sections})")
 
 
 if __name__ == "__main__":

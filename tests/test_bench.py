@@ -111,7 +111,15 @@ def test_quick_bench_names_the_machine_in_its_json_and_report(bench, tmp_path, m
     e2e = report["end_to_end"]["dsc@10"]
     assert e2e["steps"] == bench.WARMUP_STEPS + 3 and e2e["ours"] > 0 and "pytorch" not in e2e
     assert "n/a (PyTorch not installed)" in printed
+    assert report["busy_machine"] == ("WARNING: other jobs were running" in printed)
     assert report["inference"]["512"]["ours_seconds"] > 0
+
+
+@pytest.mark.parametrize("start, end, expected", [([0.3, 0, 0], [0.9, 0, 0], False), ([1.5, 0, 0], [0.2, 0, 0], True),
+                                                   ([0.2, 0, 0], None, False)])
+def test_a_busy_machine_is_flagged(bench, start, end, expected):
+    machine = {"cpu": {"usable_cores": 2}, "load_average_at_start": start, "load_average_at_end": end}
+    assert bench.busy(machine) is expected
 
 
 def first_model_name(text):
