@@ -56,11 +56,8 @@ def test_every_section_runs_and_lands_in_one_json(tmp_path):
     assert (result.returncode == 0) == (report["failed"] == []), (result.returncode, report["failed"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: the per-step MSE metric (BatchMeanSquaredError) squares errors in float16 and overflows "
-    "(errors reach ~3,000 on the 0-255 scale), so the trainer stops at step 1 with a NaN/inf error although "
-    "the float32 loss is finite; make gpu-check's float16 run fails the same way on a GPU"
-))
+# Regression: the per-step MSE metric squared float16 errors (~3,000 on the 0-255 scale) and overflowed, so the
+# trainer stopped at step 1 with a NaN/inf error although the float32 loss was finite.
 def test_mixed_float16_trains_through_the_real_trainer(tmp_path):
     summary = train(TrainConfig(data="sample", steps=2, mixed_precision="float16", jit_compile="off"),
                     tmp_path / "run", verbose=False)
