@@ -221,6 +221,27 @@ def plot_row(row, out_path, title):
     return row
 
 
+def plot_denoised_comparison(models, clean, sigma, salt_pepper, out_path, title, seed=0):
+    """One noisy image, each model's output beside it, then the clean image.
+
+    ``models``: [(label, denoiser)]; every model gets the very same noisy input.
+    """
+    import matplotlib.pyplot as plt
+
+    noisy = np.asarray(add_noise(clean[None], sigma, salt_pepper, keras.random.SeedGenerator(seed)))
+    panels = [("Noisy", noisy[0])] + [(label, np.asarray(model(noisy))[0]) for label, model in models]
+    panels.append(("Clean", clean))
+    figure, axes = plt.subplots(1, len(panels), figsize=(2.5 * len(panels), 2.9))
+    for ax, (label, image) in zip(axes, panels):
+        ax.imshow(np.clip(image, 0, 255).astype("uint8"))
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.suptitle(title)
+    plots.save_figure(figure, out_path)
+    return [label for label, _ in panels]
+
+
 # --- figures ------------------------------------------------------------------------------
 
 def fig06_skip(dsc_run, skip_first=None):

@@ -137,6 +137,20 @@ def mse_tail(run_dir, tail=100):
     return statistics.fmean(mse[-tail:]), len(rows), sum(float(r["seconds"]) for r in rows)
 
 
+def _compare_denoisers(out_dir, names, out_path):
+    """The first figure image, noised once, through each finished full-length denoiser."""
+    if not names:
+        return
+    from stl_denoise.figures import chosen_images, plot_denoised_comparison
+    from stl_denoise.pretrained import load_keras_file
+
+    config = TrainConfig.load(out_dir / names[0])
+    caption, clean = chosen_images(config.data, config.data_dir)[0]
+    models = [(name, load_keras_file(out_dir / name / "model.keras", "not a readable denoiser")) for name in names]
+    plot_denoised_comparison(models, clean, config.sigma, config.salt_pepper, out_path,
+                             f"{caption}: the same noisy input through each denoiser")
+
+
 def write_report(out_dir):
     """Figures from the finished runs, then OUT/report.md: each run's numbers beside the paper's."""
     from stl_denoise.figures import draw_figures
@@ -176,7 +190,10 @@ def write_report(out_dir):
         draw_figures(runs, figures_dir, report=lambda message: None)
         curves = [(name, out_dir / name) for name in finished if name != "perceptual"]
         plot_reproduction_curves(curves, figures_dir / "mse_all_runs.png")
-        lines += ["", "Figures: `figures/fig04.png` .. `fig11.png` (see `figures/figures.md`) and "
-                  "`figures/mse_all_runs.png` (every MSE run, 100-iteration running mean)."]
+        _compare_denoisers(out_dir, [name for name in ("dsc", "plain", "dsc-text") if run_is_finished(out_dir / name)],
+                           figures_dir / "denoised_by_each_run.png")
+        lines += ["", "Figures: `figures/fig04.png` .. `fig11.png` (see `figures/figures.md`), "
+                  "`figures/mse_all_runs.png` (every MSE run, 100-iteration running mean) and "
+                  "`figures/denoised_by_each_run.png` (one noisy image through each 10,000-step denoiser)."]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     return out_dir / "report.md"
