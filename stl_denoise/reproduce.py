@@ -146,7 +146,9 @@ def _compare_denoisers(out_dir, names, out_path):
 
     config = TrainConfig.load(out_dir / names[0])
     caption, clean = chosen_images(config.data, config.data_dir)[0]
-    models = [(name, load_keras_file(out_dir / name / "model.keras", "not a readable denoiser")) for name in names]
+    labels = {"dsc": "DSC (equations' gates)", "plain": "plain", "dsc-text": "DSC (prose's gates)"}
+    models = [(labels.get(name, name), load_keras_file(out_dir / name / "model.keras", "not a readable denoiser"))
+              for name in names]
     plot_denoised_comparison(models, clean, config.sigma, config.salt_pepper, out_path,
                              f"{caption}: the same noisy input through each denoiser")
 
