@@ -39,6 +39,7 @@ from stl_denoise.data import sample_images, training_dataset  # noqa: E402
 from stl_denoise.train import build_training_model, denoiser_from_config, read_metrics, train  # noqa: E402
 
 from machine_info import describe, package_version, summary_line  # noqa: E402
+from timing import median_seconds  # noqa: E402,F401  (also bench.median_seconds for gpu_check.py)
 
 tf = import_tensorflow()
 TORCH_LAYOUTS = ("nchw", "channels_last")
@@ -60,17 +61,6 @@ def forward_macs(size=64, bottleneck=512, kernel=3):
 
 def crops(batch_size, seed=0):
     return next(iter(training_dataset("sample", batch_size, seed=seed))).numpy()
-
-
-def median_seconds(fn, reps, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
 
 
 def keras_trainer(model_kind, batch_size, jit_compile="auto"):
@@ -410,6 +400,15 @@ def ratio_text(value, layout):
     return f"**{value:.2f}x** (vs {layout})"
 
 
+def pytorch_cells(result, key, number_format):
+    """'NCHW | channels_last | ours vs the faster' table cells of one result, or n/a without PyTorch."""
+    if key not in result:
+        return "n/a | n/a | n/a (PyTorch not installed)"
+    layouts = result[key]
+    return (f"{layouts['nchw']:{number_format}} | {layouts['channels_last']:{number_format}} | "
+            f"{ratio_text(result['ours_vs_faster_pytorch'], result['faster_pytorch_layout'])}")
+
+
 def print_report(report):
     machine = report["machine"]
     print("# stl-denoise benchmark")
@@ -426,12 +425,7 @@ def print_report(report):
     print("| model@batch | ours | PyTorch NCHW | PyTorch channels_last | ours / faster PyTorch |")
     print("| --- | --- | --- | --- | --- |")
     for name, r in report["end_to_end"].items():
-        if "pytorch" in r:
-            torch_cells = f"{r['pytorch']['nchw']:.1f} | {r['pytorch']['channels_last']:.1f}"
-            ratio = ratio_text(r["ours_vs_faster_pytorch"], r["faster_pytorch_layout"])
-        else:
-            torch_cells, ratio = "n/a | n/a", "n/a (PyTorch not installed)"
-        print(f"| {name} | {r['ours']:.1f} | {torch_cells} | {ratio} |")
+        print(f"| {name} | {r['ours']:.1f} | {pytorch_cells(r, 'pytorch', '.1f')} |")
     print()
     print("## Inference 512x512 (seconds; ours = stl_denoise.denoise, PyTorch = one forward pass, inference_mode)")
     print("| ours | ours, single compiled pass | PyTorch NCHW | PyTorch channels_last | ours vs faster PyTorch |")
@@ -439,12 +433,7 @@ def print_report(report):
     r = report["inference"]["512"]
     single = r.get("single_pass_seconds")
     single = f"{single:.3f}" if single is not None else "n/a"
-    if "pytorch_seconds" in r:
-        torch_cells = f"{r['pytorch_seconds']['nchw']:.3f} | {r['pytorch_seconds']['channels_last']:.3f}"
-        ratio = ratio_text(r["ours_vs_faster_pytorch"], r["faster_pytorch_layout"])
-    else:
-        torch_cells, ratio = "n/a | n/a", "n/a (PyTorch not installed)"
-    print(f"| {r['ours_seconds']:.3f} | {single} | {torch_cells} | {ratio} |")
+    print(f"| {r['ours_seconds']:.3f} | {single} | {pytorch_cells(r, 'pytorch_seconds', '.3f')} |")
     for size, r in report["inference"].items():
         if size != "512" and "single_pass_seconds" in r:
             print(f"inference {size}x{size}, single compiled pass: {r['single_pass_seconds']:.3f} s")

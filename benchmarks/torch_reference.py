@@ -10,6 +10,8 @@ measures both and compares against the faster.  Only used by ``benchmarks/bench.
 import torch
 from torch import nn
 
+from timing import median_seconds  # benchmarks/ is sys.path[0]: this file runs as a script
+
 ENCODER = ((3, 64, 1), (64, 64, 2), (64, 128, 2), (128, 256, 2), (256, 512, 2))
 DECODER = ((512, 256, 2), (256, 128, 2), (128, 64, 2), (64, 64, 2), (64, 3, 1))
 LAYOUTS = ("nchw", "channels_last")
@@ -81,20 +83,6 @@ def inference_fn(skip_connections=True, layout="nchw"):
     return run
 
 
-def _median_seconds(fn, reps, warmup):
-    import statistics
-    import time
-
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(spec):
     """Both layouts, in the order ``spec["first"]`` picks (alternated by the caller across repetitions).
 
@@ -110,11 +98,11 @@ def measure(spec):
         if spec["kind"] == "train":
             step = train_step_fn(spec["skip_connections"], data, layout=layout)
             # Median step after warm-up, as the trainer's side is read from metrics.csv.
-            seconds = _median_seconds(step, spec["steps"], warmup=3)
+            seconds, _ = median_seconds(step, spec["steps"], warmup=3)
             result["layouts"][layout] = {"images_per_second": spec["batch_size"] / seconds}
         else:
             run = inference_fn(spec["skip_connections"], layout)
-            result["layouts"][layout] = {"seconds": _median_seconds(lambda: run(data), spec["reps"], warmup=1)}
+            result["layouts"][layout] = {"seconds": median_seconds(lambda: run(data), spec["reps"], warmup=1)[0]}
     return result
 
 
