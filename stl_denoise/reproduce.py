@@ -57,9 +57,10 @@ def data_settings(data):
     return {"data": data, "resize_short_side": STL10_SIDE, "data_split": split}, "digits"
 
 
-def run_is_finished(run_dir):
+def run_is_finished(run_dir, model_file="model.keras"):
+    """A run folder whose model is saved and whose config.json holds the final summary."""
     record = Path(run_dir) / "config.json"
-    return (Path(run_dir) / "model.keras").exists() and record.exists() and "summary" in json.loads(record.read_text())
+    return (Path(run_dir) / model_file).exists() and record.exists() and "summary" in json.loads(record.read_text())
 
 
 CLASSIFY = "classify"  # the §4.3 step between the denoiser runs: it needs the finished DSC run
@@ -107,10 +108,10 @@ def reproduce(out_dir, data="stl10", data_dir=None, steps=FULL_STEPS, seed_steps
 
 def _classify(out_dir, data, data_dir, steps, verbose):
     """§4.3 / Figs. 4, 10, 11: the classifier from truncated normal and from the DSC run."""
-    from stl_denoise.transfer import ClassifierConfig, pretrain_classify
+    from stl_denoise.transfer import MODEL_FILE, ClassifierConfig, pretrain_classify
 
     classify_dir = out_dir / CLASSIFY
-    if all(run_is_classifier_finished(classify_dir / label) for label in ("truncnormal", "pretrained")):
+    if all(run_is_finished(classify_dir / label, MODEL_FILE) for label in ("truncnormal", "pretrained")):
         if verbose:
             print(f"== {CLASSIFY}: finished earlier ({classify_dir})")
         return
@@ -120,12 +121,6 @@ def _classify(out_dir, data, data_dir, steps, verbose):
         print(f"== {CLASSIFY} (§4.3 / Figs. 4, 10, 11) on {data} -> {classify_dir}")
     pretrain_classify(ClassifierConfig(data=data, data_dir=data_dir, steps=steps), out_dir / "dsc", classify_dir,
                       verbose=verbose)
-
-
-def run_is_classifier_finished(run_dir):
-    record = Path(run_dir) / "config.json"
-    return (Path(run_dir) / "classifier.keras").exists() and record.exists() and "summary" in json.loads(
-        record.read_text())
 
 
 def mse_tail(run_dir, tail=100):
