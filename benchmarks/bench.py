@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 from stl_denoise._quiet import import_tensorflow  # noqa: E402
 from stl_denoise.config import TrainConfig  # noqa: E402
 from stl_denoise.data import sample_images, training_dataset  # noqa: E402
-from stl_denoise.train import build_training_model, denoiser_from_config, read_metrics, train  # noqa: E402
+from stl_denoise.runs import read_metrics  # noqa: E402
+from stl_denoise.train import build_training_model, denoiser_from_config, train  # noqa: E402
 
 from machine_info import describe, package_version, summary_line  # noqa: E402
 from timing import median_seconds  # noqa: E402,F401  (also bench.median_seconds for gpu_check.py)

@@ -84,7 +84,8 @@ def run_gpu_tests(timeout):
 def train_run(overrides, steps, batch_size=10):
     """The real trainer (``stl-denoise train --data sample``), every callback on."""
     from stl_denoise.config import TrainConfig
-    from stl_denoise.train import read_metrics, train
+    from stl_denoise.runs import read_metrics
+    from stl_denoise.train import train
 
     config = TrainConfig(data="sample", steps=steps, batch_size=batch_size, **overrides)
     with tempfile.TemporaryDirectory(prefix="stl-gpu-check-") as tmp:
@@ -117,7 +118,8 @@ def in_memory_images_per_second(batch_size, mixed_precision, steps=50):
     """``fit`` on one in-memory batch: the GPU's rate without input or trainer callbacks."""
     import bench
     from stl_denoise.config import TrainConfig
-    from stl_denoise.train import build_training_model, denoiser_from_config, dtype_policy
+    from stl_denoise.runner import dtype_policy
+    from stl_denoise.train import build_training_model, denoiser_from_config
 
     tf = bench.tf
     config = TrainConfig(data="sample", batch_size=batch_size, mixed_precision=mixed_precision)

@@ -244,19 +244,33 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 old.unlink()
 
 
-class DenoiserCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` that saves the denoiser alone, atomically.
+class SavedModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint`` that saves the run's saved model, atomically.
 
-    ``fit`` runs on the training model (noise layer + denoiser); what users
-    load is the bare denoiser, so that is what the checkpoint holds.
+    ``fit`` runs on the denoiser's training model (noise layer + denoiser);
+    what users load is the bare denoiser, so that is what the checkpoint holds
+    (for a classifier the two are the same model).
     """
 
-    def __init__(self, denoiser, filepath, **kwargs):
+    def __init__(self, saved_model, filepath, **kwargs):
         super().__init__(filepath, **kwargs)
-        self.denoiser = denoiser
+        self.saved_model = saved_model
 
     def _save_model(self, epoch, batch, logs):
         filepath = self._get_file_path(epoch, batch, logs)
         if self._should_save_model(epoch, batch, logs, filepath):
             with atomic_path(filepath) as temp:
-                self.denoiser.save(temp)
+                self.saved_model.save(temp)
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """End the run after its last iteration, inside an epoch if ``--steps`` is no multiple of an epoch."""
+
+    def __init__(self, step, total_steps):
+        super().__init__()
+        self.step = step
+        self.total = total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.step.of(batch) >= self.total:
+            self.model.stop_training = True

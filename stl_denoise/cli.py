@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 import sys
 
-from stl_denoise.config import NOISE_MIXES, PRESETS, TrainConfig
+from stl_denoise.config import PRESETS, ClassifierConfig, TrainConfig, field_choices
 from stl_denoise.errors import UserError
 
 DEFAULTS = TrainConfig()
@@ -18,105 +18,176 @@ def _gate_factors(text):
     return values
 
 
+def _setting(defaults, name):
+    """A flag's default (from ``defaults``: a preset or a recorded run) and its choices (from the config class)."""
+    options = {"default": getattr(defaults, name)}
+    choices = field_choices(type(defaults), name)
+    if choices:
+        options["choices"] = choices
+    return options
+
+
 def add_run_arguments(parser, defaults):
-    """Batch, optimiser and run-control flags shared by ``train`` and the classifier commands."""
+    """The run, optimiser and architecture sections shared by ``train`` and the classifier commands."""
     add = parser.add_argument
-    add("--batch-size", type=int, default=defaults.batch_size,
+    add("--data-dir", **_setting(defaults, "data_dir"),
+        help="TFDS data dir for stl10 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    add("--batch-size", type=int, **_setting(defaults, "batch_size"),
         help="global batch (default %(default)s, paper §4.2; split across replicas)")
-    add("--learning-rate", type=float, default=defaults.learning_rate, help="learning rate (default %(default)g)")
-    add("--momentum", type=float, default=defaults.momentum, help="SGD momentum (default %(default)g: plain SGD)")
-    add("--seed", type=int, default=defaults.seed)
-    add("--steps-per-epoch", type=int, default=defaults.steps_per_epoch,
-        help="iterations between backups (default %(default)s)")
-    add("--clip-norm", type=float, default=defaults.clip_norm, help="clip gradient norm (off by default)")
-    add("--strategy", choices=["none", "mirrored", "multiworker"], default=defaults.strategy,
+    add("--seed", type=int, **_setting(defaults, "seed"))
+    add("--steps-per-epoch", type=int, **_setting(defaults, "steps_per_epoch"),
+        help="iterations between backups, checkpoints and TensorBoard writes (default %(default)s)")
+    add("--deterministic", action=argparse.BooleanOptionalAction, **_setting(defaults, "deterministic"),
+        help="deterministic TF ops: same seed gives identical metrics.csv (slower)")
+    add("--strategy", **_setting(defaults, "strategy"),
         help="tf.distribute over all GPUs (mirrored) or TF_CONFIG workers (multiworker)")
+    add("--mixed-precision", **_setting(defaults, "mixed_precision"),
+        help="compute in float16 (GPUs; loss scaling automatic) or bfloat16, weights and loss in float32 "
+             "(default off: float32, as the paper)")
+    add("--jit-compile", **_setting(defaults, "jit_compile"),
+        help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
+    add("--optimizer", **_setting(defaults, "optimizer"), help="default %(default)s")
+    add("--learning-rate", type=float, **_setting(defaults, "learning_rate"),
+        help="learning rate (default %(default)g)")
+    add("--momentum", type=float, **_setting(defaults, "momentum"),
+        help="SGD momentum (default %(default)g: plain SGD)")
+    add("--clip-norm", type=float, **_setting(defaults, "clip_norm"), help="clip gradient norm (off by default)")
+    add("--lr-schedule", **_setting(defaults, "lr_schedule"),
+        help="cosine: decay the learning rate to 0 over --steps (default %(default)s)")
+    add("--warmup-steps", type=int, **_setting(defaults, "warmup_steps"),
+        help="ramp the learning rate linearly from 0 over the first N steps, e.g. when fine-tuning "
+             "(default %(default)s)")
+    add("--bottleneck-channels", type=int, **_setting(defaults, "bottleneck_channels"),
+        help="conv5 width (default %(default)s; Table 1 prints 518; a classifier must match its denoiser)")
+    add("--kernel-size", type=int, **_setting(defaults, "kernel_size"), help="default %(default)s (paper gives none)")
+    add("--init-stddev", **_setting(defaults, "init_stddev"),
+        help="truncated-normal std: 'he' = sqrt(2/fan_in) (default) or a number such as 0.1")
+
+
+def add_config_argument(parser):
+    parser.add_argument("--config", metavar="RUN", default=None,
+                        help="rerun a recorded run: its folder or config.json gives every setting; flags given "
+                             "beside it override them and are recorded")
 
 
 def add_train_arguments(parser, defaults=DEFAULTS):
     add = parser.add_argument
-    add("--model", choices=["dsc", "plain"], default=defaults.model,
+    add("--model", **_setting(defaults, "model"),
         help="dsc: with the 4 gated connections; plain: the same net with them off")
-    add("--data", default=defaults.data, help="stl10 | sample | PATH to a folder of images (default %(default)s)")
-    add("--data-dir", default=defaults.data_dir, help="TFDS data dir for stl10 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    add("--steps", type=int, default=defaults.steps, help="iterations (default %(default)s, paper §4.2)")
-    add("--crop-size", type=int, default=defaults.crop_size, help="training crop side, multiple of 16 (default %(default)s)")
-    add("--resize-short-side", type=int, default=defaults.resize_short_side, metavar="N",
+    add("--data", **_setting(defaults, "data"),
+        help="stl10 | sample | PATH to a folder of images (default %(default)s)")
+    add("--steps", type=int, **_setting(defaults, "steps"), help="iterations (default %(default)s, paper §4.2)")
+    add("--crop-size", type=int, **_setting(defaults, "crop_size"),
+        help="training crop side, multiple of 16 (default %(default)s)")
+    add("--resize-short-side", type=int, **_setting(defaults, "resize_short_side"), metavar="N",
         help="resize every training image so its shorter side is N px before cropping (default: as they are; "
              "96 mimics STL-10's 96x96 with photos, docs/reproduction.md)")
-    add("--gate-factors", type=_gate_factors, default=defaults.gate_factors,
+    add("--gate-factors", type=_gate_factors, **_setting(defaults, "gate_factors"),
         help="δ for conv1..conv4 (default 0.1,0.2,0.3,0.4, paper §4.2)")
-    add("--gate-reading", choices=["equations", "text"], default=defaults.gate_reading,
+    add("--gate-reading", **_setting(defaults, "gate_reading"),
         help="equations: δ forward, 1-δ across (§3.1, default); text: the reverse (§4.2 prose)")
-    add("--bottleneck-channels", type=int, default=defaults.bottleneck_channels,
-        help="conv5 width (default %(default)s; Table 1 prints 518)")
-    add("--kernel-size", type=int, default=defaults.kernel_size, help="default %(default)s (paper gives none)")
-    add("--init-stddev", default=defaults.init_stddev,
-        help="truncated-normal std: 'he' = sqrt(2/fan_in) (default) or a number such as 0.1")
-    add("--sigma", type=float, default=defaults.sigma, help="Gaussian noise std, 0-255 scale (default %(default)g)")
-    add("--salt-pepper", type=float, default=defaults.salt_pepper,
+    add("--sigma", type=float, **_setting(defaults, "sigma"),
+        help="Gaussian noise std, 0-255 scale (default %(default)g)")
+    add("--salt-pepper", type=float, **_setting(defaults, "salt_pepper"),
         help="fraction of pixels set to 0/255 (default %(default)g)")
-    add("--loss", choices=["mse", "perceptual"], default=defaults.loss,
+    add("--loss", **_setting(defaults, "loss"),
         help="mse: pixel MSE (default, §3.2); perceptual: squared L2 between classifier features (§4.2)")
-    add("--perceptual-classifier", default=defaults.perceptual_classifier,
+    add("--perceptual-classifier", **_setting(defaults, "perceptual_classifier"),
         help="classifier run directory whose 1024-d features define the perceptual loss")
-    add("--deterministic", action="store_true", default=defaults.deterministic,
-        help="deterministic TF ops: same seed gives identical metrics.csv (slower)")
-    add("--mixed-precision", choices=["off", "float16", "bfloat16"], default=defaults.mixed_precision,
-        help="compute in float16 (GPUs; loss scaling automatic) or bfloat16, weights and loss in float32 "
-             "(default off: float32, as the paper)")
-    add("--jit-compile", choices=["auto", "on", "off"], default=defaults.jit_compile,
-        help="XLA for the train step; auto = on with a GPU, off on CPU where it is slower (default)")
     add_run_arguments(parser, defaults)
     add_modern_arguments(parser, defaults)
 
 
 def add_modern_arguments(parser, defaults):
-    """The switches of ``--preset modern``; each one also works on its own."""
+    """The switches of ``--preset modern`` beside the optimiser's; each one also works on its own."""
     add = parser.add_argument
     add("--preset", choices=sorted(PRESETS), default=defaults.preset,
         help="faithful: the paper's recipe (default); modern: the defaults below switched to current practice "
              "(README, 'Modern preset')")
-    add("--optimizer", choices=["sgd", "adam"], default=defaults.optimizer, help="default %(default)s")
-    add("--lr-schedule", choices=["constant", "cosine"], default=defaults.lr_schedule,
-        help="cosine: decay the learning rate to 0 over --steps (default %(default)s)")
-    add("--warmup-steps", type=int, default=defaults.warmup_steps,
-        help="ramp the learning rate linearly from 0 over the first N steps, e.g. when fine-tuning with "
-             "--init-from (default %(default)s)")
-    add("--input-range", type=float, default=defaults.input_range,
+    add("--input-range", type=float, **_setting(defaults, "input_range"),
         help="the network sees pixels scaled to [0, N]; models always take/return 0-255 (default %(default)g)")
-    add("--output-activation", choices=["relu", "linear"], default=defaults.output_activation,
+    add("--output-activation", **_setting(defaults, "output_activation"),
         help="activation of deconv5 (default %(default)s)")
-    add("--residual", action=argparse.BooleanOptionalAction, default=defaults.residual,
+    add("--residual", action=argparse.BooleanOptionalAction, **_setting(defaults, "residual"),
         help="global residual: add the input to the output (default %(default)s)")
-    add("--zero-init-output", action=argparse.BooleanOptionalAction, default=defaults.zero_init_output,
+    add("--zero-init-output", action=argparse.BooleanOptionalAction, **_setting(defaults, "zero_init_output"),
         help="start deconv5's kernel at zero: with --residual the model starts as the identity "
              "(default %(default)s)")
-    add("--sigma-max", type=float, default=defaults.sigma_max,
+    add("--sigma-max", type=float, **_setting(defaults, "sigma_max"),
         help="blind training: sigma drawn per image from [--sigma, --sigma-max] (default: fixed --sigma)")
-    add("--clip-noise", action=argparse.BooleanOptionalAction, default=defaults.clip_noise,
+    add("--clip-noise", action=argparse.BooleanOptionalAction, **_setting(defaults, "clip_noise"),
         help="clip noisy pixels to [0, 255] (default %(default)s; the benchmark protocol does not clip)")
-    add("--salt-pepper-max", type=float, default=defaults.salt_pepper_max,
+    add("--salt-pepper-max", type=float, **_setting(defaults, "salt_pepper_max"),
         help="blind impulse noise: the salt-and-pepper fraction drawn per image from [--salt-pepper, this] "
              "(default: fixed --salt-pepper)")
-    add("--noise-mix", choices=NOISE_MIXES, default=defaults.noise_mix,
+    add("--noise-mix", **_setting(defaults, "noise_mix"),
         help="both: every crop gets the Gaussian and the salt-and-pepper noise (paper §3.2); mixed: each crop "
              "gets the Gaussian only, the impulse only or both, a third each (default %(default)s)")
-    add("--eight-bit-share", type=float, default=defaults.eight_bit_share,
+    add("--eight-bit-share", type=float, **_setting(defaults, "eight_bit_share"),
         help="share of noisy crops clipped to [0, 255] and rounded, as a saved 8-bit file is (default %(default)g)")
-    add("--data-split", choices=["all", "train", "validation"], default=defaults.data_split,
+    add("--data-split", **_setting(defaults, "data_split"),
         help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
-    add("--init-from", default=defaults.init_from, metavar="MODEL",
+    add("--init-from", **_setting(defaults, "init_from"), metavar="MODEL",
         help="fine-tune: start from this denoiser's weights (a shipped name such as dsc-modern-blind, a .keras "
              "file or a run folder) instead of a fresh initialisation; the architecture flags must match it")
 
 
-def preset_from_argv(argv):
-    """The ``--preset`` named on the command line: it chooses the other defaults."""
+def defaults_from_argv(argv):
+    """(denoiser defaults, classifier defaults, recorded run or None) for this command line.
+
+    ``--preset`` chooses the denoiser's defaults; ``--config RUN`` makes the
+    recorded run's settings the defaults, so that any flag given beside it
+    overrides them.
+    """
+    from stl_denoise.runs import load_run
+
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", choices=sorted(PRESETS), default="faithful")
+    pre.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)
-    return known.preset
+    train_defaults, classifier_defaults = PRESETS[known.preset or "faithful"], ClassifierConfig()
+    if known.config is None:
+        return train_defaults, classifier_defaults, None
+    if known.preset:
+        raise UserError("--preset and --config: the recorded run names its preset; change single settings "
+                        "with their flags instead")
+    recorded = load_run(known.config)
+    if recorded.kind == TrainConfig.KIND:
+        return recorded.config, classifier_defaults, recorded
+    return train_defaults, recorded.config, recorded
+
+
+def check_recorded_kind(args, kind):
+    """``train --config`` takes denoiser runs, ``transfer --config`` classifier runs."""
+    if args.config and args.recorded.kind != kind:
+        command = "train" if args.recorded.kind == TrainConfig.KIND else "transfer"
+        raise UserError(f"{args.config}: a {args.recorded.kind} run; rerun it with `stl-denoise {command} --config`")
+
+
+def rerun_record(args, config):
+    """``{"rerun_of": ...}`` for ``--config`` runs: which run, and each setting changed beside it."""
+    if not args.config:
+        return None
+    recorded = args.recorded
+    before, after = recorded.config.to_dict(), config.to_dict()
+    changed = {name: {"recorded": before[name], "now": after[name]} for name in after if after[name] != before[name]}
+    _check_init_unchanged(recorded, config)
+    return {"rerun_of": {"config": str(recorded.path / "config.json"), "changed": changed}}
+
+
+def _check_init_unchanged(recorded, config):
+    """A rerun that starts from the recorded --init-from file must find the same file there."""
+    import hashlib
+
+    from stl_denoise.pretrained import model_path
+
+    record = recorded.extra.get("init_from")
+    if not (getattr(config, "init_from", None) and record and config.init_from == recorded.config.init_from):
+        return
+    path = model_path(config.init_from)
+    if hashlib.sha256(path.read_bytes()).hexdigest() != record.get("sha256"):
+        raise UserError(f"{path}: --init-from file differs from the one the recorded run started from "
+                        "(sha256 changed); the rerun would not repeat it")
 
 
 def config_from_args(args):
@@ -125,15 +196,19 @@ def config_from_args(args):
 
 
 def cmd_train(args):
+    from stl_denoise.runner import tail_key
     from stl_denoise.train import train
 
-    summary = train(config_from_args(args), args.out)
-    print(f"saved {args.out}/model.keras; mean MSE of the last 100 steps {summary['final_mse_mean_last_100']}, "
+    check_recorded_kind(args, TrainConfig.KIND)
+    config = config_from_args(args)
+    summary = train(config, args.out, record_extra=rerun_record(args, config))
+    print(f"saved {args.out}/model.keras; mean MSE of the last 100 steps {summary[tail_key('final_mse_mean')]}, "
           f"{summary['median_images_per_second']} images/s")
 
 
 def cmd_demo(args):
     from stl_denoise.plots import plot_mse_comparison
+    from stl_denoise.runner import tail_key
     from stl_denoise.train import train
 
     runs = {}
@@ -146,7 +221,7 @@ def cmd_demo(args):
     # Like Fig. 6, leave out the first tenth: the opening swings (~4e5) flatten the rest.
     plot_mse_comparison(runs["dsc"][0], runs["plain"][0], plot_path, skip_first=args.steps // 10)
     for model, (_, summary) in runs.items():
-        print(f"{model}: mean MSE of the last 100 steps {summary['final_mse_mean_last_100']} "
+        print(f"{model}: mean MSE of the last 100 steps {summary[tail_key('final_mse_mean')]} "
               f"(first step {summary['first_mse']}), {summary['median_images_per_second']} images/s")
     print(f"wrote {plot_path}")
     from stl_denoise.figures import FIGURES, draw_figures
@@ -164,46 +239,47 @@ def cmd_download_stl10(args):
 
 # --- classifier and transfer (paper §4.2-§4.3, Table 2) -------------------------------
 
-def add_classifier_arguments(parser):
-    from stl_denoise.transfer import ClassifierConfig
-
-    defaults = ClassifierConfig()
+def add_classifier_arguments(parser, defaults):
     add = parser.add_argument
-    add("--data", default=defaults.data, choices=["stl10", "digits"],
+    add("--data", **_setting(defaults, "data"),
         help="stl10: STL-10's labelled splits (default); digits: scikit-learn's bundled digits, offline")
-    add("--data-dir", default=defaults.data_dir, help="TFDS data dir for stl10")
-    add("--labelled-split", choices=["paper", "standard"], default=defaults.labelled_split,
+    add("--labelled-split", **_setting(defaults, "labelled_split"),
         help="paper: train on train+test (13k), report on test, as published (default); "
              "standard: train on train (5k), report on the held-out test (8k)")
-    add("--steps", type=int, default=None, help="iterations (default: one pass over the training images)")
-    add("--image-size", type=int, default=defaults.image_size, help="input side, multiple of 16 (default %(default)s)")
-    add("--bottleneck-channels", type=int, default=defaults.bottleneck_channels,
-        help="conv5 width (default %(default)s; must match a pretrained denoiser)")
-    add("--kernel-size", type=int, default=defaults.kernel_size, help="default %(default)s")
-    add("--init-stddev", default=defaults.init_stddev, help="truncated-normal std: 'he' (default) or a number")
-    add("--dropout", type=float, default=defaults.dropout, help="dropout after the 1024-unit layer (default %(default)g)")
-    add("--eval-every", type=int, default=defaults.eval_every, help="iterations between held-out accuracy checks")
-    add("--eval-images", type=int, default=defaults.eval_images, help="cap on evaluation images (default %(default)s)")
+    add("--steps", type=int, **_setting(defaults, "steps"),
+        help="iterations (default: one pass over the training images)")
+    add("--image-size", type=int, **_setting(defaults, "image_size"),
+        help="input side, multiple of 16 (default %(default)s)")
+    add("--dropout", type=float, **_setting(defaults, "dropout"),
+        help="dropout after the 1024-unit layer (default %(default)g)")
+    add("--eval-every", type=int, **_setting(defaults, "eval_every"),
+        help="iterations between held-out accuracy checks")
+    add("--eval-images", type=int, **_setting(defaults, "eval_images"),
+        help="cap on evaluation images (default %(default)s)")
     add_run_arguments(parser, defaults)
 
 
 def classifier_config_from_args(args, init):
-    from stl_denoise.transfer import ClassifierConfig
-
     fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
     return ClassifierConfig(init=init, **{k: v for k, v in vars(args).items() if k in fields and k != "init"})
 
 
 def _accuracy_line(label, summary):
+    from stl_denoise.runner import tail_key
+
     return (f"{label}: evaluation accuracy {summary['final_eval_accuracy']:.3f} at step {summary['steps']}, "
-            f"batch accuracy (mean of the last 100 steps) {summary['batch_accuracy_mean_last_100']:.3f}, "
-            f"cross-entropy {summary['first_cross_entropy']:.3g} -> {summary['cross_entropy_mean_last_100']:.3g}")
+            f"batch accuracy (mean of the last 100 steps) {summary[tail_key('batch_accuracy_mean')]:.3f}, "
+            f"cross-entropy {summary['first_cross_entropy']:.3g} -> {summary[tail_key('cross_entropy_mean')]:.3g}")
 
 
 def cmd_transfer(args):
     from stl_denoise.transfer import train_classifier
 
-    summary = train_classifier(classifier_config_from_args(args, args.init), args.out)
+    check_recorded_kind(args, ClassifierConfig.KIND)
+    if args.init is None:
+        raise UserError("transfer needs --init (truncnormal or a denoiser run directory), or --config RUN")
+    config = classifier_config_from_args(args, args.init)
+    summary = train_classifier(config, args.out, record_extra=rerun_record(args, config))
     print(f"saved {args.out}/classifier.keras")
     print(_accuracy_line(args.init, summary))
 
@@ -217,18 +293,21 @@ def cmd_pretrain_classify(args):
     print(f"wrote {plot_path}")
 
 
-def add_classifier_commands(sub):
+def add_classifier_commands(sub, defaults=None, recorded=None):
+    defaults = defaults or ClassifierConfig()
     transfer = sub.add_parser("transfer", help="train the Table 2 classifier from truncated-normal or denoiser weights (§4.3)")
-    transfer.add_argument("--init", required=True,
+    # Required unless --config names a recorded classifier run, which then gives it.
+    transfer.add_argument("--init", default=recorded.config.init if recorded and recorded.kind == defaults.KIND else None,
                           help="truncnormal, or a denoiser run directory whose conv1..conv5 initialise the classifier")
-    add_classifier_arguments(transfer)
+    add_classifier_arguments(transfer, defaults)
+    add_config_argument(transfer)
     transfer.add_argument("--out", required=True, help="run directory (created; rerun to resume)")
-    transfer.set_defaults(func=cmd_transfer)
+    transfer.set_defaults(func=cmd_transfer, recorded=recorded)
 
     both = sub.add_parser("pretrain-classify",
                           help="classifier from truncated normal and from a denoiser, same schedule; comparison plot")
     both.add_argument("--pretrained", default="runs/dsc", help="denoiser run directory (default %(default)s)")
-    add_classifier_arguments(both)
+    add_classifier_arguments(both, ClassifierConfig())
     both.add_argument("--out", default="runs/classify", help="writes OUT/truncnormal, OUT/pretrained and a plot")
     both.set_defaults(func=cmd_pretrain_classify)
 
@@ -448,13 +527,14 @@ def _add_tiling_arguments(parser):
 
 def add_use_subcommands(sub):
     from stl_denoise.baselines import BASELINES
+    from stl_denoise.data import DATA_SPLITS
     from stl_denoise.pretrained import DEFAULT_MODEL
 
     evaluate = sub.add_parser("evaluate", help="PSNR/SSIM and s/image of models vs classical baselines")
     evaluate.add_argument("--model", nargs="+", default=[DEFAULT_MODEL],
                           help="one or more .keras files, run folders or shipped names (default %(default)s)")
     evaluate.add_argument("--images", required=True, help="folder (or file) of clean images")
-    evaluate.add_argument("--split", choices=["all", "train", "validation"], default="all",
+    evaluate.add_argument("--split", choices=DATA_SPLITS, default="all",
                           help="evaluate on all images or on the fixed train/validation split (default %(default)s)")
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
     evaluate.add_argument("--sigma", type=float, nargs="+", default=[15.0, 25.0, 50.0],
@@ -517,24 +597,27 @@ def add_export_command(sub):
     export.set_defaults(func=cmd_export)
 
 
-def build_parser(preset="faithful"):
+def build_parser(train_defaults=DEFAULTS, classifier_defaults=None, recorded=None):
+    """The parser; its defaults come from a preset or, for ``--config``, from the recorded run."""
     parser = argparse.ArgumentParser(prog="stl-denoise", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a DSC or plain denoiser (paper §4.2, or --preset modern)")
-    add_train_arguments(train, PRESETS[preset])
+    add_train_arguments(train, train_defaults)
+    add_config_argument(train)
     train.add_argument("--out", required=True, help="run directory (created; rerun to resume)")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, recorded=recorded)
 
     demo = sub.add_parser("demo", help="offline: train DSC and plain briefly, plot MSE vs iteration (Fig. 6 style)")
-    add_train_arguments(demo, dataclasses.replace(PRESETS[preset], data="sample", steps=300, data_split="all"))
+    demo_base = PRESETS[train_defaults.preset] if train_defaults.preset in PRESETS else DEFAULTS
+    add_train_arguments(demo, dataclasses.replace(demo_base, data="sample", steps=300, data_split="all"))
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=cmd_demo)
 
     download = sub.add_parser("download-stl10", help="download and prepare STL-10 with tensorflow-datasets")
     download.add_argument("--data-dir", default=None)
     download.set_defaults(func=cmd_download_stl10)
-    add_classifier_commands(sub)
+    add_classifier_commands(sub, classifier_defaults, recorded)
     add_figures_command(sub)
     add_reproduce_command(sub)
 
@@ -545,7 +628,11 @@ def build_parser(preset="faithful"):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(preset_from_argv(argv))
+    try:
+        parser = build_parser(*defaults_from_argv(argv))
+    except UserError as error:
+        _say(f"stl-denoise: error: {error}", sys.stderr)
+        return error.exit_code
     args = parser.parse_args(argv)
     try:
         code = args.func(args)

@@ -139,6 +139,7 @@ def scan_folder(folder, skip=None):
 
 # Hash-based, so the split of a file never depends on which other files exist.
 VALIDATION_BUCKETS = 10  # 1 in 10 files (about 43 of CBSD432's 432) is held out
+DATA_SPLITS = ("all", "train", "validation")  # --data-split / evaluate --split
 
 
 def is_validation_file(path):

@@ -1,12 +1,11 @@
 """Paper Figures 4-11 from run directories (paper §5); reads runs, never trains.
 
-Run directories are recognised by their ``config.json``: a classifier run
+Run directories are read with ``runs.load_run``: a classifier run
 (``init`` truncnormal or a denoiser) gives Figs. 4, 10, 11; a perceptual-loss
 denoiser Fig. 5; DSC and plain MSE denoisers Fig. 6; the DSC denoiser's model
 Figs. 7-9.  A figure whose inputs are missing is skipped with a reason.
 """
 
-import json
 from pathlib import Path
 
 import keras
@@ -16,9 +15,9 @@ from stl_denoise import plots
 from stl_denoise.errors import UserError
 from stl_denoise.io import write_text
 from stl_denoise.noise import add_noise
+from stl_denoise.runs import CONFIG_FILE, check_metrics, load_run
 
 FIGURES = ("fig04", "fig05", "fig06", "fig07", "fig08", "fig09", "fig10", "fig11")
-RUN_KINDS = ("dsc", "plain", "perceptual", "truncnormal", "pretrained")
 PAPER_SKIP = 1000  # Fig. 6 omits the first 1,000 iterations "due to large range fluctuations"
 FIGURE_SIZE = 96  # STL-10's image size: rows of Figs. 7-9 are shown at 96x96
 BOX = (0.3, 0.6)  # Fig. 9: one noised rectangle, 30-60% of each side
@@ -28,50 +27,6 @@ STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monk
 DEFAULT_IMAGES = {"stl10": ("ship", "ship", "bird"), "sample": ("rocket", "astronaut", "chelsea")}
 
 
-def read_config(run_dir):
-    """A run's config.json as a dict with a "config" dict, or a one-line UserError naming the file."""
-    path = Path(run_dir) / "config.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
-        raise UserError(f"{path}: unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise UserError(f"{path}: not a run's config.json (no \"config\" object)")
-    return record
-
-
-def check_metrics(run_dir):
-    """A one-line UserError naming metrics.csv and its first bad row, if a curve could not be read from it."""
-    import csv
-
-    path = Path(run_dir) / "metrics.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or "step" not in reader.fieldnames:
-                raise UserError(f"{path}: no 'step' column (not a run's metrics.csv)")
-            for line, row in enumerate(reader, start=2):
-                for column, value in row.items():
-                    if value in (None, ""):
-                        continue
-                    try:
-                        int(value) if column == "step" else float(value)
-                    except (TypeError, ValueError):
-                        raise UserError(f"{path}: line {line}: {column} is {str(value)[:40]!r}, not a number") from None
-    except (OSError, ValueError, csv.Error) as error:
-        raise UserError(f"{path}: unreadable ({type(error).__name__})") from None
-
-
-def run_kind(run_dir):
-    """dsc | plain | perceptual | truncnormal | pretrained, from config.json."""
-    config = read_config(run_dir)["config"]
-    if "init" in config:
-        return "truncnormal" if config["init"] == "truncnormal" else "pretrained"
-    if config.get("loss") == "perceptual":
-        return "perceptual"
-    return config["model"]
-
-
 def discover_runs(paths, report=print):
     """{kind: run_dir} from run directories or their parents (e.g. runs/classify)."""
     runs = {}
@@ -79,8 +34,8 @@ def discover_runs(paths, report=print):
         if not path.is_dir():
             report(f"skipping {path}: no such run directory")
             continue
-        candidates = [path] if (path / "config.json").exists() else sorted(
-            child for child in path.iterdir() if (child / "config.json").exists()
+        candidates = [path] if (path / CONFIG_FILE).exists() else sorted(
+            child for child in path.iterdir() if (child / CONFIG_FILE).exists()
         )
         if not candidates:
             report(f"skipping {path}: no config.json (not a run directory)")
@@ -89,15 +44,10 @@ def discover_runs(paths, report=print):
                 report(f"skipping {run}: no metrics.csv (the run never started)")
                 continue
             try:
-                kind = run_kind(run)
-                if not isinstance(kind, str) or kind not in RUN_KINDS:
-                    raise UserError(f"{run / 'config.json'}: unknown kind of run {str(kind)[:40]!r}")
+                kind = load_run(run).figure_role
                 check_metrics(run)
             except UserError as error:
                 report(f"skipping {run}: {error}")
-                continue
-            except (KeyError, TypeError) as error:
-                report(f"skipping {run}: unreadable config.json ({type(error).__name__}: {error})")
                 continue
             if kind in runs:
                 report(f"skipping {run}: a {kind} run was already given ({runs[kind]})")
@@ -108,14 +58,13 @@ def discover_runs(paths, report=print):
 
 def describe_data(run_dir):
     """A short 'which data' line from a run's config.json."""
-    record = read_config(run_dir)
-    data, config = record.get("data", {}), record["config"]
-    kind = data.get("kind", config.get("data"))
-    detail = data.get("split") if "init" in config else data.get("path")
-    if "summary" in record:
-        steps = f"{record['summary']['steps']} steps"
+    record = load_run(run_dir)
+    kind = record.data.get("kind", record.config.data)
+    detail = record.data.get("split") if record.kind == "classifier" else record.data.get("path")
+    if record.summary is not None:
+        steps = f"{record.summary.get('steps')} steps"
     else:  # still running or stopped: the curves end where metrics.csv ends
-        steps = f"unfinished ({config.get('steps')} steps planned)"
+        steps = f"unfinished ({record.config.steps} steps planned)"
     return f"{kind}{f' ({detail})' if detail else ''}, {steps}"
 
 
@@ -297,19 +246,19 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
     chosen = None
     if need("fig07", "dsc"):
         model_path = Path(runs["dsc"]) / "model.keras"
-        config = read_config(runs["dsc"])["config"]
+        config = load_run(runs["dsc"]).config
         if not model_path.exists():
             results["fig07"] = {"skipped": f"{model_path} is missing (the run has not finished)"}
         else:
             try:
-                chosen = chosen_images(config["data"], config.get("data_dir"), images)
+                chosen = chosen_images(config.data, config.data_dir, images)
             except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
                 results["fig07"] = {"skipped": f"no images for Figs. 7-9: {error}"}
     if chosen is not None:
         denoiser = keras.saving.load_model(model_path)
         for figure, (caption, clean), box, what in zip(("fig07", "fig08", "fig09"), chosen, (None, None, BOX),
                                                        ("noised", "noised", "noised inside a box only")):
-            row = denoising_row(denoiser, clean, config["sigma"], config["salt_pepper"], seed, box)
+            row = denoising_row(denoiser, clean, config.sigma, config.salt_pepper, seed, box)
             number = int(figure[3:])
             results[figure] = {"runs": [runs["dsc"]], "note": caption, "drawn": plot_row(
                 row, out_dir / f"{figure}.png", f"Fig. {number}: {caption}, {what} (DSC denoiser)")}

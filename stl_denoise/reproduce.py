@@ -12,13 +12,14 @@ that changes.
 """
 
 import dataclasses
-import json
 import statistics
 from pathlib import Path
 
 from stl_denoise.config import TrainConfig
 from stl_denoise.errors import UserError
 from stl_denoise.io import write_text
+from stl_denoise.runner import SUMMARY_TAIL, tail_key
+from stl_denoise.runs import load_run, read_metrics, run_is_finished
 
 FULL_STEPS = 10_000  # paper §4.2: 100k images at batch 10
 STL10_SIDE = 96  # STL-10 images are 96x96 (paper §4.1)
@@ -55,12 +56,6 @@ def data_settings(data):
     # Photos: shorter side 96 like STL-10, and the held-out validation split kept out.
     split = "all" if data == "sample" else "train"
     return {"data": data, "resize_short_side": STL10_SIDE, "data_split": split}, "digits"
-
-
-def run_is_finished(run_dir, model_file="model.keras"):
-    """A run folder whose model is saved and whose config.json holds the final summary."""
-    record = Path(run_dir) / "config.json"
-    return (Path(run_dir) / model_file).exists() and record.exists() and "summary" in json.loads(record.read_text())
 
 
 CLASSIFY = "classify"  # the §4.3 step between the denoiser runs: it needs the finished DSC run
@@ -108,10 +103,11 @@ def reproduce(out_dir, data="stl10", data_dir=None, steps=FULL_STEPS, seed_steps
 
 def _classify(out_dir, data, data_dir, steps, verbose):
     """§4.3 / Figs. 4, 10, 11: the classifier from truncated normal and from the DSC run."""
-    from stl_denoise.transfer import MODEL_FILE, ClassifierConfig, pretrain_classify
+    from stl_denoise.config import ClassifierConfig
+    from stl_denoise.transfer import pretrain_classify
 
     classify_dir = out_dir / CLASSIFY
-    if all(run_is_finished(classify_dir / label, MODEL_FILE) for label in ("truncnormal", "pretrained")):
+    if all(run_is_finished(classify_dir / label) for label in ("truncnormal", "pretrained")):
         if verbose:
             print(f"== {CLASSIFY}: finished earlier ({classify_dir})")
         return
@@ -123,11 +119,9 @@ def _classify(out_dir, data, data_dir, steps, verbose):
                       verbose=verbose)
 
 
-def mse_tail(run_dir, tail=100):
+def mse_tail(run_dir, tail=SUMMARY_TAIL):
     """(mean MSE of the last ``tail`` iterations, steps, training seconds) from a run's metrics.csv."""
-    from stl_denoise.train import read_metrics
-
-    rows = read_metrics(Path(run_dir) / "metrics.csv")
+    rows = read_metrics(run_dir)
     mse = [float(r["mse"]) for r in rows]
     return statistics.fmean(mse[-tail:]), len(rows), sum(float(r["seconds"]) for r in rows)
 
@@ -139,7 +133,7 @@ def _compare_denoisers(out_dir, names, out_path):
     from stl_denoise.figures import chosen_images, plot_denoised_comparison
     from stl_denoise.pretrained import load_keras_file
 
-    config = TrainConfig.load(out_dir / names[0])
+    config = load_run(out_dir / names[0]).config
     caption, clean = chosen_images(config.data, config.data_dir)[0]
     labels = {"dsc": "DSC (equations' gates)", "plain": "plain", "dsc-text": "DSC (prose's gates)"}
     models = [(labels.get(name, name), load_keras_file(out_dir / name / "model.keras", "not a readable denoiser"))
@@ -173,11 +167,11 @@ def write_report(out_dir):
     lines += ["", "| classifier | final evaluation accuracy | mean batch accuracy, last 100 | iterations |",
               "| --- | ---: | ---: | ---: |"]
     for label in ("truncnormal", "pretrained"):
-        record = out_dir / CLASSIFY / label / "config.json"
-        summary = json.loads(record.read_text()).get("summary") if record.exists() else None
+        run_dir = out_dir / CLASSIFY / label
+        summary = load_run(run_dir).summary if (run_dir / "config.json").exists() else None
         if summary:
             lines.append(f"| {label} | {summary['final_eval_accuracy']:.3f} | "
-                         f"{summary['batch_accuracy_mean_last_100']:.3f} | {summary['steps']} |")
+                         f"{summary[tail_key('batch_accuracy_mean')]:.3f} | {summary['steps']} |")
         else:
             lines.append(f"| {label} | not run | | |")
     figures_dir = out_dir / "figures"

@@ -12,7 +12,8 @@ import pytest
 from stl_denoise._quiet import import_tensorflow
 from stl_denoise.config import TrainConfig
 from stl_denoise.data import training_dataset
-from stl_denoise.train import build_training_model, denoiser_from_config, dtype_policy, resolve_jit_compile, train
+from stl_denoise.runner import dtype_policy, resolve_jit_compile
+from stl_denoise.train import build_training_model, denoiser_from_config, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"

@@ -5,18 +5,19 @@ import keras
 import numpy as np
 import pytest
 
-from stl_denoise.cli import build_parser, config_from_args, preset_from_argv
+from stl_denoise.cli import build_parser, config_from_args, defaults_from_argv
 from stl_denoise.config import MODERN, TrainConfig
 from stl_denoise.data import is_validation_file, split_files
 from stl_denoise.models import build_denoiser
 from stl_denoise.noise import ImageNoise
 from stl_denoise.errors import UserError
-from stl_denoise.train import optimizer_from_config, train
+from stl_denoise.runner import optimizer_from_config
+from stl_denoise.train import train
 
 
 def parse(*argv):
     argv = ["train", "--out", "x", *argv]
-    return config_from_args(build_parser(preset_from_argv(argv)).parse_args(argv))
+    return config_from_args(build_parser(*defaults_from_argv(argv)).parse_args(argv))
 
 
 def test_modern_preset_sets_its_defaults_and_flags_override():

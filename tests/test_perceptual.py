@@ -11,7 +11,8 @@ from stl_denoise.config import TrainConfig
 from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
 from stl_denoise.perceptual import PerceptualLoss, load_extractor
-from stl_denoise.train import build_training_model, read_metrics, train
+from stl_denoise.runs import read_metrics
+from stl_denoise.train import build_training_model, train
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 import stl_denoise  # noqa: F401
-from stl_denoise.train import read_metrics
+from stl_denoise.runs import read_metrics
 
 STEPS = 60
 COMMAND = ["train", "--data", "sample", "--steps", str(STEPS), "--steps-per-epoch", "10", "--deterministic",

@@ -8,7 +8,8 @@ import pytest
 import stl_denoise  # noqa: F401
 from stl_denoise.config import TrainConfig
 from stl_denoise.errors import TrainingDivergedError, UserError
-from stl_denoise.train import check_run_dir, read_metrics, train
+from stl_denoise.runs import check_run_dir, read_metrics
+from stl_denoise.train import train
 
 
 def tiny(**overrides):

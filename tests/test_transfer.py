@@ -9,7 +9,7 @@ from stl_denoise.cli import main
 from stl_denoise.classifier import build_classifier
 from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
-from stl_denoise.train import read_metrics
+from stl_denoise.runs import read_metrics
 from stl_denoise.transfer import ClassifierConfig, classifier_from_config, load_encoder_weights
 
 ENCODER = ("conv1", "conv2", "conv3", "conv4", "conv5")

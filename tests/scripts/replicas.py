@@ -17,7 +17,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from stl_denoise.config import TrainConfig  # noqa: E402
-from stl_denoise.train import read_metrics, train  # noqa: E402
+from stl_denoise.runs import read_metrics  # noqa: E402
+from stl_denoise.train import train  # noqa: E402
 from stl_denoise.transfer import ClassifierConfig, train_classifier  # noqa: E402
 
 out, kind = sys.argv[1], sys.argv[2]

@@ -1,0 +1,156 @@
+"""Run folders, read back: the one typed loader of ``config.json`` and ``metrics.csv``.
+
+A run folder (written by ``runner.run``) holds ``config.json``::
+
+    {"kind": "denoiser" | "classifier", "config": {...settings...}, "data": {...},
+     "environment": {...}, "summary": {...} once finished, "rerun_of": {...} for --config reruns}
+
+then ``metrics.csv`` (one row per iteration), ``backup/``, ``checkpoint.keras``
+and, once finished, the model (``model.keras`` or ``classifier.keras``).
+Figures, ``reproduce``, ``--config`` reruns and resuming all read runs here.
+"""
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+from stl_denoise.config import CONFIG_KINDS, TRUNCNORMAL
+from stl_denoise.errors import UserError
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What a run's ``config.json`` says, with its settings as a typed config."""
+
+    path: Path  # the run folder
+    kind: str  # denoiser | classifier
+    config: object  # TrainConfig | ClassifierConfig
+    data: dict
+    environment: dict
+    summary: dict | None  # None until the run has finished
+    extra: dict  # other entries: init_from, rerun_of
+
+    @property
+    def model_path(self):
+        return self.path / self.config.MODEL_FILE
+
+    @property
+    def metrics_path(self):
+        return self.path / METRICS_FILE
+
+    @property
+    def finished(self):
+        """The model is saved and the final summary recorded."""
+        return self.summary is not None and self.model_path.is_file()
+
+    @property
+    def figure_role(self):
+        """Which curve of the paper's figures this run draws: dsc, plain, perceptual, truncnormal or pretrained."""
+        if self.kind == "classifier":
+            return "truncnormal" if self.config.init == TRUNCNORMAL else "pretrained"
+        return "perceptual" if self.config.loss == "perceptual" else self.config.model
+
+
+def config_path(path):
+    """A run folder or its config.json -> the config.json path."""
+    path = Path(path)
+    return path / CONFIG_FILE if path.is_dir() else path
+
+
+def load_run(path):
+    """The ``RunRecord`` of a run folder (or of its config.json); a one-line UserError naming the file."""
+    file = config_path(path)
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{file}: no such file (not a run folder?)") from None
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
+        raise UserError(f"{file}: unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise UserError(f"{file}: not a run's config.json (no \"config\" object)")
+    settings = record["config"]
+    # Records written before the kind was recorded: only classifier runs have "init".
+    kind = record.get("kind", "classifier" if "init" in settings else "denoiser")
+    if kind not in CONFIG_KINDS:
+        raise UserError(f"{file}: unknown kind of run {str(kind)[:40]!r} (expected {' or '.join(CONFIG_KINDS)})")
+    config = CONFIG_KINDS[kind].from_dict(settings, source=file)
+    known = {"kind", "config", "data", "environment", "summary"}
+    sections = {}
+    for name in ("data", "environment", "summary"):
+        value = record.get(name, {} if name != "summary" else None)
+        if value is not None and not isinstance(value, dict):
+            raise UserError(f"{file}: \"{name}\" is not an object")
+        sections[name] = value
+    return RunRecord(file.parent, kind, config, sections["data"], sections["environment"], sections["summary"],
+                     {k: v for k, v in record.items() if k not in known})
+
+
+def record_dict(record):
+    """The JSON form of a ``RunRecord`` (what ``config.json`` holds)."""
+    out = {"kind": record.kind, "config": record.config.to_dict(), "data": record.data,
+           "environment": record.environment, **record.extra}
+    if record.summary is not None:
+        out["summary"] = record.summary
+    return out
+
+
+def run_is_finished(run_dir):
+    """True for a run folder whose model is saved and whose config.json holds the final summary."""
+    try:
+        return load_run(run_dir).finished
+    except UserError:
+        return False
+
+
+def check_run_dir(run_dir, config):
+    """A run folder holds one run: resuming it must use the same kind of run and the same settings."""
+    if not str(run_dir):  # Path("") is the current folder: a run would be spread over it
+        raise UserError("--out '': an empty name is not a run folder")
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: exists and is not a directory")
+    if not (run_dir / CONFIG_FILE).exists():
+        return
+    previous = load_run(run_dir)  # a setting added since the run was recorded takes its default
+    if previous.kind != config.KIND:
+        raise UserError(f"{run_dir}: holds a {previous.kind} run; choose a new --out or delete it")
+    old, new = (json.loads(json.dumps(c.to_dict())) for c in (previous.config, config))
+    differing = sorted(k for k in new if old[k] != new[k])
+    if differing:
+        raise UserError(
+            f"{run_dir}: holds a run with different settings ({', '.join(differing)}); "
+            "choose a new --out or delete it"
+        )
+
+
+def read_metrics(path):
+    """The rows of a ``metrics.csv`` (a run folder or the file) as dicts of strings."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def check_metrics(run_dir):
+    """A one-line UserError naming metrics.csv and its first bad row, if a curve could not be read from it."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "step" not in reader.fieldnames:
+                raise UserError(f"{path}: no 'step' column (not a run's metrics.csv)")
+            for line, row in enumerate(reader, start=2):
+                for column, value in row.items():
+                    if value in (None, ""):
+                        continue
+                    try:
+                        int(value) if column == "step" else float(value)
+                    except (TypeError, ValueError):
+                        raise UserError(f"{path}: line {line}: {column} is {str(value)[:40]!r}, not a number") from None
+    except (OSError, ValueError, csv.Error) as error:
+        raise UserError(f"{path}: unreadable ({type(error).__name__})") from None
