@@ -1,7 +1,7 @@
 """The one-call Python entry point: ``stl_denoise.denoise(image)``."""
 
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
-from stl_denoise.pretrained import DEFAULT_MODEL, load_denoiser
+from stl_denoise.pretrained import DEFAULT_MODEL, _shared_denoiser
 
 
 def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False):
@@ -28,5 +28,6 @@ def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN
         True
     """
     if isinstance(model, str) or hasattr(model, "__fspath__"):
-        model = load_denoiser(model)
+        # The one cached instance, not a copy per call: its traced forward pass is reused.
+        model = _shared_denoiser(model)
     return denoise_image(model, image, tile, margin, self_ensemble)

@@ -195,7 +195,7 @@ class ProgressBar(keras.callbacks.Callback):
 
 
 class StopOnNaN(keras.callbacks.Callback):
-    """Stop at the first NaN/inf loss and remember where (TerminateOnNaN + step)."""
+    """Stop at the first NaN/inf loss or metric and remember where (TerminateOnNaN + step)."""
 
     def __init__(self, step, metric="mse"):
         super().__init__()
@@ -204,8 +204,10 @@ class StopOnNaN(keras.callbacks.Callback):
         self.failed_step = None
 
     def on_train_batch_end(self, batch, logs=None):
-        value = logs.get(self.metric, logs.get("loss"))
-        if value is not None and not math.isfinite(float(value)):
+        # Both: under the perceptual loss the loss can be NaN while the pixel MSE is still finite, and
+        # under mixed precision the metric can overflow while the loss is finite.
+        values = (logs.get("loss"), logs.get(self.metric))
+        if any(value is not None and not math.isfinite(float(value)) for value in values):
             self.failed_step = self.step.of(batch)
             self.model.stop_training = True
 

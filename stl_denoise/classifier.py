@@ -9,7 +9,8 @@ layer with dropout and a 10-way softmax.
 import keras
 from keras import ops
 
-from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS, encoder_convs, kernel_initializer, layer_seeds
+from stl_denoise.models import (DEFAULT_BOTTLENECK_CHANNELS, decoder_specs, encoder_convs, kernel_initializer,
+                                 layer_seeds)
 
 NUM_CLASSES = 10  # STL-10's classes (and the digits' 0-9 offline)
 FEATURE_UNITS = 1024  # Table 2 "Fully-Connected 1024": the perceptual features
@@ -40,8 +41,8 @@ def build_classifier(
     x = images
     for conv in encoder_convs(bottleneck_channels, kernel_size, init_stddev, seeds):
         x = conv(x)
-    # Skip the five decoder seeds so the head's seeds never repeat an encoder's.
-    for _ in range(5):
+    # Skip the denoiser's decoder seeds (deconv1..deconv5) so the head's seeds never repeat an encoder's.
+    for _ in decoder_specs():
         next(seeds)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
@@ -49,8 +50,10 @@ def build_classifier(
         kernel_initializer=kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
     )(x)
     x = keras.layers.Dropout(dropout, seed=next(seeds), name="dropout")(x)
+    # float32 even under a mixed-precision policy (Keras' advice for a model's output): float16 or
+    # bfloat16 probabilities are too coarse for the cross-entropy's log and the accuracy's arg-max ties.
     probabilities = keras.layers.Dense(
-        NUM_CLASSES, activation="softmax", name="softmax",
+        NUM_CLASSES, activation="softmax", name="softmax", dtype="float32",
         kernel_initializer=kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
     )(x)
     return keras.Model(images, probabilities, name=name)

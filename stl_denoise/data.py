@@ -306,7 +306,8 @@ def source_images(source, crop_size=64, data_dir=None, split="unlabelled", folde
     return images, count
 
 
-def _crop(image, crop_size, seed, random):
+def random_or_centre_crop(image, crop_size, seed, random):
+    """A crop_size x crop_size x 3 crop: stateless-random under ``seed`` if ``random``, else the centre one."""
     if random:
         return tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=seed)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -327,7 +328,7 @@ def training_dataset(source, batch_size, crop_size=64, seed=0, data_dir=None, sk
     images, count = source_images(source, crop_size, data_dir, folder_split=split, short_side=short_side)
 
     def crop(crop_seed, image):
-        return tf.cast(_crop(image, crop_size, crop_seed, True), tf.float32)
+        return tf.cast(random_or_centre_crop(image, crop_size, crop_seed, True), tf.float32)
 
     return seeded_crop_batches(images, count, seed, batch_size, skip_batches, crop)
 
@@ -356,7 +357,7 @@ def evaluation_dataset(source, batch_size, crop_size=64, data_dir=None, limit=No
     images, _ = source_images(source, crop_size, data_dir, split=split)
     if limit:
         images = images.take(limit)
-    images = images.map(lambda image: tf.cast(_crop(image, crop_size, None, False), tf.float32))
+    images = images.map(lambda image: tf.cast(random_or_centre_crop(image, crop_size, None, False), tf.float32))
     return images.batch(batch_size).prefetch(AUTOTUNE)
 
 

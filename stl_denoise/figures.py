@@ -140,11 +140,24 @@ def chosen_images(source, data_dir=None, names=None):
         if unknown:
             raise UserError(f"--images: {unknown[0]!r} is not a bundled sample ({', '.join(photos)})")
         return [(f"sample '{name}'", _square(photos[name])) for name in names]
-    from PIL import Image
+    from stl_denoise.image_io import read_image
+
+    def rgb(path):
+        try:
+            pixels = read_image(path)
+        except UserError as error:  # a missing, unreadable or non-image file: one line naming it
+            raise UserError(f"{'--images: ' if names else ''}{error} (in the run's data folder {source})") from None
+        if pixels.dtype != np.uint8:  # 16-bit: to the 0-255 scale the denoiser works on
+            pixels = pixels / 257.0
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+        # Grey (+ alpha) becomes three equal channels and alpha is dropped, as Pillow's convert("RGB") did.
+        pixels = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
+        return np.broadcast_to(pixels, pixels.shape[:2] + (3,))
 
     files = [Path(source) / n for n in names] if names else data.list_image_files(source)[:3]
     files = (files * 3)[:3]
-    return [(f"file {path.name}", _square(np.asarray(Image.open(path).convert("RGB")))) for path in files]
+    return [(f"file {path.name}", _square(rgb(path))) for path in files]
 
 
 def denoising_row(denoiser, clean, sigma, salt_pepper, seed=0, box=None):
@@ -255,7 +268,14 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
             except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
                 results["fig07"] = {"skipped": f"no images for Figs. 7-9: {error}"}
     if chosen is not None:
-        denoiser = keras.saving.load_model(model_path)
+        from stl_denoise.pretrained import load_keras_file
+
+        try:
+            denoiser = load_keras_file(model_path, "not a readable denoiser")
+        except UserError as error:  # a truncated or foreign model.keras: skip Figs. 7-9, still draw the others
+            results["fig07"] = {"skipped": str(error)}
+            chosen = None
+    if chosen is not None:
         for figure, (caption, clean), box, what in zip(("fig07", "fig08", "fig09"), chosen, (None, None, BOX),
                                                        ("noised", "noised", "noised inside a box only")):
             row = denoising_row(denoiser, clean, config.sigma, config.salt_pepper, seed, box)

@@ -31,6 +31,7 @@ LABELLED_SOURCES = ("stl10", "digits")
 LABELLED_SPLITS = ("paper", "standard")
 # (training splits, evaluation split); the paper's 13k = train + test.
 STL10_SPLITS = {"paper": (("train", "test"), "test"), "standard": (("train",), "test")}
+DIGITS_COUNT = 1797  # images in scikit-learn's digits set
 DIGITS_TRAIN = 1000  # standard split: first 1,000 train, the remaining 797 held out
 UNLABELLED_MESSAGE = "an unlabelled example (label -1) reached the classifier"
 
@@ -39,7 +40,7 @@ def train_count(source, split):
     """Number of training images: STL-10 5,000 / 13,000, digits 1,000 / 1,797."""
     if source == "stl10":
         return 13_000 if split == "paper" else 5_000
-    return 1797 if split == "paper" else DIGITS_TRAIN
+    return DIGITS_COUNT if split == "paper" else DIGITS_TRAIN
 
 
 def check_source(source, split):
@@ -112,25 +113,26 @@ def training_batches(source, split, batch_size, image_size=64, seed=0, data_dir=
     Seeded and resumable like ``data.training_dataset``: element k is cropped
     with the stateless seed (seed, k).
     """
-    from stl_denoise.data import _crop, seeded_crop_batches
+    from stl_denoise.data import random_or_centre_crop, seeded_crop_batches
 
     examples, count = _examples(source, split, "train", image_size, data_dir)
 
     def crop(crop_seed, example):
         image, label = example
-        return tf.cast(_crop(image, image_size, crop_seed, True), tf.float32), label
+        return tf.cast(random_or_centre_crop(image, image_size, crop_seed, True), tf.float32), label
 
     return seeded_crop_batches(examples, count, seed, batch_size, skip_batches, crop, buffer_cap=13_000)
 
 
 def evaluation_arrays(source, split, image_size=64, data_dir=None, limit=None):
     """The held-out (or, for ``paper``, reported) images as centre crops: (float32 array, int64 array)."""
-    from stl_denoise.data import _crop
+    from stl_denoise.data import random_or_centre_crop
 
     examples, _ = _examples(source, split, "eval", image_size, data_dir)
     if limit:
         examples = examples.take(limit)
-    examples = examples.map(lambda image, label: (tf.cast(_crop(image, image_size, None, False), tf.float32), label))
+    examples = examples.map(
+        lambda image, label: (tf.cast(random_or_centre_crop(image, image_size, None, False), tf.float32), label))
     images, labels = [], []
     for image_batch, label_batch in examples.batch(500):
         images.append(image_batch.numpy())
@@ -146,8 +148,8 @@ def describe(source, split, data_dir=None):
     if source == "digits":
         import sklearn
 
-        return {"kind": "digits", "split": split, "train_images": 1797 if split == "paper" else DIGITS_TRAIN,
-                "eval_images": 1797 - DIGITS_TRAIN, "scikit_learn": sklearn.__version__,
+        return {"kind": "digits", "split": split, "train_images": DIGITS_COUNT if split == "paper" else DIGITS_TRAIN,
+                "eval_images": DIGITS_COUNT - DIGITS_TRAIN, "scikit_learn": sklearn.__version__,
                 "note": "scikit-learn load_digits, 8x8 grey upsampled to 64x64x3; an offline stand-in for STL-10"}
     import os
 

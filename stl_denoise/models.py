@@ -36,6 +36,11 @@ def encoder_specs(bottleneck_channels=DEFAULT_BOTTLENECK_CHANNELS):
     return ENCODER + (("conv5", bottleneck_channels, 2),)
 
 
+def decoder_specs():
+    """(name, filters, stride) of deconv1..deconv5; deconv5 maps back to the 3 colour channels."""
+    return DECODER + (("deconv5", 3, 1),)
+
+
 def layer_seeds(seed):
     """One seed per layer (conv1..conv5, deconv1..deconv5, then heads), or Nones.
 
@@ -126,7 +131,7 @@ def build_denoiser(
                 gate_factor, reading=gate_reading, name=f"gate_{conv.name}"
             )(x)
     x = conv5(x)
-    for layer_name, filters, stride in DECODER + (("deconv5", 3, 1),):
+    for layer_name, filters, stride in decoder_specs():
         if layer_name in skips:
             x = keras.layers.Add(name=f"merge_{layer_name}")([x, skips[layer_name]])
         kwargs = conv_layer_kwargs(kernel_size, init_stddev, next(seeds))
