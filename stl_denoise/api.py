@@ -1,7 +1,7 @@
 """The one-call Python entry point: ``stl_denoise.denoise(image)``."""
 
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
-from stl_denoise.pretrained import DEFAULT_MODEL, _shared_denoiser
+from stl_denoise.pretrained import DEFAULT_MODEL, shared_denoiser
 
 
 def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False):
@@ -29,5 +29,5 @@ def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN
     """
     if isinstance(model, str) or hasattr(model, "__fspath__"):
         # The one cached instance, not a copy per call: its traced forward pass is reused.
-        model = _shared_denoiser(model)
+        model = shared_denoiser(model)
     return denoise_image(model, image, tile, margin, self_ensemble)

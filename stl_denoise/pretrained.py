@@ -111,7 +111,7 @@ def _load(path, modified):
     return model
 
 
-def _shared_denoiser(name_or_path=DEFAULT_MODEL):
+def shared_denoiser(name_or_path=DEFAULT_MODEL):
     """The cached model of a file itself, for this package's own inference only (``api.denoise``).
 
     Never handed to callers, who may freeze, retrain or compile what they get:
@@ -138,7 +138,7 @@ def load_denoiser(name_or_path=DEFAULT_MODEL):
         >>> model.name
         'dsc_denoiser'
     """
-    shared = _shared_denoiser(name_or_path)
+    shared = shared_denoiser(name_or_path)
     # Rebuilt from its config with the weights copied: ~0.1 s against ~0.5 s to load the file again, and
     # a little faster than keras.models.clone_model.
     model = shared.__class__.from_config(shared.get_config())

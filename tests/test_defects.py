@@ -79,8 +79,8 @@ def test_load_denoiser_gives_each_caller_its_own_model():
     np.testing.assert_array_equal(np.asarray(second(image)), before)
     assert second.trainable
     # Inference shares one private instance, so its traced graph is built once, not per call.
-    shared = pretrained._shared_denoiser("dsc-modern-blind")
-    assert pretrained._shared_denoiser("dsc-modern-blind") is shared
+    shared = pretrained.shared_denoiser("dsc-modern-blind")
+    assert pretrained.shared_denoiser("dsc-modern-blind") is shared
     assert shared is not first and shared is not second
     api.denoise(np.zeros((32, 32, 3), np.uint8), model="dsc-modern-blind")
     forward = shared._stl_denoise_forward
@@ -145,7 +145,7 @@ def test_keras_private_callback_api_is_pinned():
     """callbacks.py overrides and calls Keras-private names: a Keras that renames them must fail here."""
     from keras.src.backend.tensorflow import trainer as tensorflow_trainer
 
-    from stl_denoise.callbacks import AtomicBackupAndRestore, DenoiserCheckpoint
+    from stl_denoise.callbacks import AtomicBackupAndRestore, SavedModelCheckpoint
 
     backup = keras.callbacks.BackupAndRestore
     assert "self._load_model()" in inspect.getsource(backup.on_train_begin)
@@ -168,7 +168,7 @@ def test_keras_private_callback_api_is_pinned():
     assert list(inspect.signature(checkpoint._should_save_model).parameters) == [
         "self", "epoch", "batch", "logs", "filepath"]
     assert AtomicBackupAndRestore._save_model is not backup._save_model
-    assert DenoiserCheckpoint._save_model is not checkpoint._save_model
+    assert SavedModelCheckpoint._save_model is not checkpoint._save_model
 
     setup = configparser.ConfigParser()
     setup.read(REPO / "setup.cfg")
