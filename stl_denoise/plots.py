@@ -1,7 +1,5 @@
 """Curves from run directories' ``metrics.csv`` (paper Figs. 4-6, 10-11)."""
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,10 +17,9 @@ def save_figure(figure, out_path):
 
 
 def read_curve(run_dir, column):
-    import csv
+    from stl_denoise.runs import read_metrics
 
-    with open(Path(run_dir) / "metrics.csv", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get(column) not in (None, "")]
+    rows = [r for r in read_metrics(run_dir) if r.get(column) not in (None, "")]
     return [int(r["step"]) for r in rows], [float(r[column]) for r in rows]
 
 
