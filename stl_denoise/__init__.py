@@ -18,6 +18,7 @@ from stl_denoise.classifier import BatchAccuracy, BatchCrossEntropy, build_class
 from stl_denoise.layers import GatedSkip  # noqa: E402
 from stl_denoise.models import build_denoiser  # noqa: E402
 from stl_denoise.noise import ImageNoise, add_noise  # noqa: E402
+from stl_denoise import optimizers  # noqa: E402,F401  (registers LinearWarmup for saved classifiers)
 from stl_denoise.pretrained import load_denoiser, shipped_models  # noqa: E402
 from stl_denoise.api import denoise  # noqa: E402
 

@@ -234,16 +234,29 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.load_weights(str(weights))
         self.model._initial_epoch = metadata["epoch"]
 
+    def __init__(self, backup_dir, steps_per_epoch, nan_stop=None, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.steps_per_epoch = steps_per_epoch
+        self.nan_stop = nan_stop
+
     def _save_model(self):
+        if _diverged(self.nan_stop):  # Keras still ends the epoch after a stop: keep the last good backup
+            return
         backup_dir = Path(self.backup_dir)
         backup_dir.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{self._current_epoch}.weights.h5"
         with atomic_path(backup_dir / name) as temp:
             self.model.save_weights(temp)
-        write_json(self._training_metadata_path, {"epoch": self._current_epoch, "weights": name})
+        # The epoch length is recorded: a backup counts epochs, and only this length turns them into steps.
+        write_json(self._training_metadata_path, {"epoch": self._current_epoch, "weights": name,
+                                                  "steps_per_epoch": self.steps_per_epoch})
         for old in backup_dir.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink()
+
+
+def _diverged(nan_stop):
+    return nan_stop is not None and nan_stop.failed_step is not None
 
 
 class SavedModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -254,11 +267,14 @@ class SavedModelCheckpoint(keras.callbacks.ModelCheckpoint):
     (for a classifier the two are the same model).
     """
 
-    def __init__(self, saved_model, filepath, **kwargs):
+    def __init__(self, saved_model, filepath, nan_stop=None, **kwargs):
         super().__init__(filepath, **kwargs)
         self.saved_model = saved_model
+        self.nan_stop = nan_stop
 
     def _save_model(self, epoch, batch, logs):
+        if _diverged(self.nan_stop):
+            return
         filepath = self._get_file_path(epoch, batch, logs)
         if self._should_save_model(epoch, batch, logs, filepath):
             with atomic_path(filepath) as temp:

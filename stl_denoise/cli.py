@@ -3,8 +3,9 @@
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
-from stl_denoise.config import PRESETS, ClassifierConfig, TrainConfig, field_choices
+from stl_denoise.config import MODELS, PRESETS, TRUNCNORMAL, ClassifierConfig, TrainConfig, field_choices
 from stl_denoise.errors import UserError
 
 DEFAULTS = TrainConfig()
@@ -132,6 +133,9 @@ def add_modern_arguments(parser, defaults):
              "file or a run folder) instead of a fresh initialisation; the architecture flags must match it")
 
 
+RERUNNABLE_COMMANDS = ("train", "transfer")
+
+
 def defaults_from_argv(argv):
     """(denoiser defaults, classifier defaults, recorded run or None) for this command line.
 
@@ -146,8 +150,10 @@ def defaults_from_argv(argv):
     pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)
     train_defaults, classifier_defaults = PRESETS[known.preset or "faithful"], ClassifierConfig()
-    if known.config is None:
+    if known.config is None or not argv or argv[0] not in RERUNNABLE_COMMANDS:  # others refuse the flag
         return train_defaults, classifier_defaults, None
+    if not known.config:  # Path("") is the current folder
+        raise UserError("--config is empty; name a run folder or its config.json")
     if known.preset:
         raise UserError("--preset and --config: the recorded run names its preset; change single settings "
                         "with their flags instead")
@@ -164,30 +170,9 @@ def check_recorded_kind(args, kind):
         raise UserError(f"{args.config}: a {args.recorded.kind} run; rerun it with `stl-denoise {command} --config`")
 
 
-def rerun_record(args, config):
-    """``{"rerun_of": ...}`` for ``--config`` runs: which run, and each setting changed beside it."""
-    if not args.config:
-        return None
-    recorded = args.recorded
-    before, after = recorded.config.to_dict(), config.to_dict()
-    changed = {name: {"recorded": before[name], "now": after[name]} for name in after if after[name] != before[name]}
-    _check_init_unchanged(recorded, config)
-    return {"rerun_of": {"config": str(recorded.path / "config.json"), "changed": changed}}
-
-
-def _check_init_unchanged(recorded, config):
-    """A rerun that starts from the recorded --init-from file must find the same file there."""
-    import hashlib
-
-    from stl_denoise.pretrained import model_path
-
-    record = recorded.extra.get("init_from")
-    if not (getattr(config, "init_from", None) and record and config.init_from == recorded.config.init_from):
-        return
-    path = model_path(config.init_from)
-    if hashlib.sha256(path.read_bytes()).hexdigest() != record.get("sha256"):
-        raise UserError(f"{path}: --init-from file differs from the one the recorded run started from "
-                        "(sha256 changed); the rerun would not repeat it")
+def rerun_of(args):
+    """The recorded run that ``--config`` repeats, or None."""
+    return args.recorded if args.config else None
 
 
 def config_from_args(args):
@@ -201,8 +186,8 @@ def cmd_train(args):
 
     check_recorded_kind(args, TrainConfig.KIND)
     config = config_from_args(args)
-    summary = train(config, args.out, record_extra=rerun_record(args, config))
-    print(f"saved {args.out}/model.keras; mean MSE of the last 100 steps {summary[tail_key('final_mse_mean')]}, "
+    summary = train(config, args.out, rerun_of=rerun_of(args))
+    print(f"saved {Path(args.out) / config.MODEL_FILE}; mean MSE of the last 100 steps {summary[tail_key('final_mse_mean')]}, "
           f"{summary['median_images_per_second']} images/s")
 
 
@@ -212,7 +197,7 @@ def cmd_demo(args):
     from stl_denoise.train import train
 
     runs = {}
-    for model in ("dsc", "plain"):
+    for model in MODELS:
         config = dataclasses.replace(config_from_args(args), model=model)
         run_dir = f"{args.out}/{model}"
         print(f"== training {model} on {config.data} for {config.steps} steps -> {run_dir}")
@@ -261,7 +246,18 @@ def add_classifier_arguments(parser, defaults):
 
 def classifier_config_from_args(args, init):
     fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    return ClassifierConfig(init=init, **{k: v for k, v in vars(args).items() if k in fields and k != "init"})
+    config = ClassifierConfig(init=init, **{k: v for k, v in vars(args).items() if k in fields and k != "init"})
+    recorded = rerun_of(args) if hasattr(args, "config") else None
+    if (recorded is not None and recorded.kind == config.KIND and config.steps == recorded.config.steps
+            and recorded.config.steps == recorded.config.one_pass_steps()
+            and any(getattr(config, name) != getattr(recorded.config, name) for name in ONE_PASS_SETTINGS)):
+        # The recorded steps were "one pass" resolved for the recorded batch and data: resolve them anew.
+        config.steps = None
+    return config
+
+
+# A classifier's default length, one pass over its training images, depends on these.
+ONE_PASS_SETTINGS = ("batch_size", "data", "labelled_split")
 
 
 def _accuracy_line(label, summary):
@@ -279,15 +275,15 @@ def cmd_transfer(args):
     if args.init is None:
         raise UserError("transfer needs --init (truncnormal or a denoiser run directory), or --config RUN")
     config = classifier_config_from_args(args, args.init)
-    summary = train_classifier(config, args.out, record_extra=rerun_record(args, config))
-    print(f"saved {args.out}/classifier.keras")
+    summary = train_classifier(config, args.out, rerun_of=rerun_of(args))
+    print(f"saved {Path(args.out) / config.MODEL_FILE}")
     print(_accuracy_line(args.init, summary))
 
 
 def cmd_pretrain_classify(args):
     from stl_denoise.transfer import pretrain_classify
 
-    summaries, plot_path = pretrain_classify(classifier_config_from_args(args, "truncnormal"), args.pretrained, args.out)
+    summaries, plot_path = pretrain_classify(classifier_config_from_args(args, TRUNCNORMAL), args.pretrained, args.out)
     for label, summary in summaries.items():
         print(_accuracy_line(label, summary))
     print(f"wrote {plot_path}")

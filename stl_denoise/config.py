@@ -77,8 +77,8 @@ class RunSettings(_Section):
 
     def checks(self):
         return super().checks() + [
-            (isinstance(self.steps, int) and self.steps > 0, f"--steps must be positive, got {self.steps}"),
             (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
+            (isinstance(self.steps, int) and self.steps > 0, f"--steps must be positive, got {self.steps}"),
             (0 <= self.seed < 2**32, f"--seed must be in [0, 2**32), got {self.seed}"),  # numpy/TF seed range
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
         ]
@@ -112,7 +112,7 @@ class ArchitectureSettings(_Section):
 
     bottleneck_channels: int = DEFAULT_BOTTLENECK_CHANNELS
     kernel_size: int = 3
-    init_stddev: str = "he"  # truncated normal; "he" = sqrt(2/fan_in), or a number
+    init_stddev: str | float = "he"  # truncated normal; "he" = sqrt(2/fan_in), or a number (the CLI gives "0.1")
 
     def checks(self):
         try:
@@ -275,14 +275,18 @@ class ClassifierConfig(_Config, ArchitectureSettings, OptimizerSettings, RunSett
     eval_every: int = 50  # iterations between held-out accuracy measurements
     eval_images: int = 1000  # cap on evaluation images (STL-10 test has 8,000)
 
+    def one_pass_steps(self):
+        """Iterations of one pass over the training images at this batch size (the default length)."""
+        from stl_denoise import labelled
+
+        return -(-labelled.train_count(self.data, self.labelled_split) // self.batch_size)
+
     def validate(self):
         if self.steps is None and self.data in LABELLED_SOURCES and self.labelled_split in LABELLED_SPLITS \
                 and self.batch_size > 0:
-            from stl_denoise import labelled
-
-            self.steps = -(-labelled.train_count(self.data, self.labelled_split) // self.batch_size)
+            self.steps = self.one_pass_steps()
         super().validate()
-        if self.init != TRUNCNORMAL and not (Path(self.init) / "model.keras").is_file():
+        if self.init != TRUNCNORMAL and not (Path(self.init) / TrainConfig.MODEL_FILE).is_file():
             raise UserError(f"{self.init}: no denoiser model.keras there; pass a denoiser run directory "
                             f"(e.g. runs/dsc from `make train-dsc`) or --init {TRUNCNORMAL}")
         return self

@@ -15,7 +15,7 @@ from stl_denoise import plots
 from stl_denoise.errors import UserError
 from stl_denoise.io import write_text
 from stl_denoise.noise import add_noise
-from stl_denoise.runs import CONFIG_FILE, check_metrics, load_run
+from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, check_metrics, load_run
 
 FIGURES = ("fig04", "fig05", "fig06", "fig07", "fig08", "fig09", "fig10", "fig11")
 PAPER_SKIP = 1000  # Fig. 6 omits the first 1,000 iterations "due to large range fluctuations"
@@ -40,7 +40,7 @@ def discover_runs(paths, report=print):
         if not candidates:
             report(f"skipping {path}: no config.json (not a run directory)")
         for run in candidates:
-            if not (run / "metrics.csv").exists():
+            if not (run / METRICS_FILE).exists():
                 report(f"skipping {run}: no metrics.csv (the run never started)")
                 continue
             try:
@@ -258,13 +258,15 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
                             "drawn": plots.plot_mse_comparison(runs["dsc"], runs.get("plain"), out_dir / "fig06.png", skip)}
     chosen = None
     if need("fig07", "dsc"):
-        model_path = Path(runs["dsc"]) / "model.keras"
-        config = load_run(runs["dsc"]).config
+        record = load_run(runs["dsc"])
+        config, model_path = record.config, record.model_path
+        # A folder is recorded resolved: figures find it from any working folder.
+        source = record.data.get("path", config.data) if record.data.get("kind") == "folder" else config.data
         if not model_path.exists():
             results["fig07"] = {"skipped": f"{model_path} is missing (the run has not finished)"}
         else:
             try:
-                chosen = chosen_images(config.data, config.data_dir, images)
+                chosen = chosen_images(source, config.data_dir, images)
             except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
                 results["fig07"] = {"skipped": f"no images for Figs. 7-9: {error}"}
     if chosen is not None:

@@ -120,3 +120,11 @@ def atomic_new_path(path, folder=False):
             shutil.rmtree(temp)
         elif os.path.lexists(temp):
             os.remove(temp)
+
+
+def file_record(path):
+    """``{"path", "sha256"}`` of an input file, recorded so that a rerun can tell it is the same file."""
+    import hashlib
+
+    path = Path(path).resolve()
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

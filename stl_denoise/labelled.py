@@ -47,7 +47,7 @@ def check_source(source, split):
     if source not in LABELLED_SOURCES:
         raise UserError(f"--data must be one of {', '.join(LABELLED_SOURCES)} for a classifier, got {source!r}")
     if split not in LABELLED_SPLITS:
-        raise UserError(f"--labelled-split must be paper or standard, got {split!r}")
+        raise UserError(f"--labelled-split must be one of {', '.join(LABELLED_SPLITS)}, got {split!r}")
 
 
 def reject_unlabelled(examples):

@@ -19,7 +19,7 @@ from stl_denoise.config import TrainConfig
 from stl_denoise.errors import UserError
 from stl_denoise.io import write_text
 from stl_denoise.runner import SUMMARY_TAIL, tail_key
-from stl_denoise.runs import load_run, read_metrics, run_is_finished
+from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, load_run, read_metrics, run_is_finished
 
 FULL_STEPS = 10_000  # paper §4.2: 100k images at batch 10
 STL10_SIDE = 96  # STL-10 images are 96x96 (paper §4.1)
@@ -136,7 +136,7 @@ def _compare_denoisers(out_dir, names, out_path):
     config = load_run(out_dir / names[0]).config
     caption, clean = chosen_images(config.data, config.data_dir)[0]
     labels = {"dsc": "DSC (equations' gates)", "plain": "plain", "dsc-text": "DSC (prose's gates)"}
-    models = [(labels.get(name, name), load_keras_file(out_dir / name / "model.keras", "not a readable denoiser"))
+    models = [(labels.get(name, name), load_keras_file(out_dir / name / TrainConfig.MODEL_FILE, "not a readable denoiser"))
               for name in names]
     plot_denoised_comparison(models, clean, config.sigma, config.salt_pepper, out_path,
                              f"{caption}: the same noisy input through each denoiser")
@@ -154,7 +154,7 @@ def write_report(out_dir):
     finished = []
     for experiment in experiments():
         run_dir = out_dir / experiment.name
-        if not (run_dir / "metrics.csv").exists():
+        if not (run_dir / METRICS_FILE).exists():
             lines.append(f"| {experiment.name} | {experiment.claim} | not run | | | |")
             continue
         mean, steps, seconds = mse_tail(run_dir)
@@ -168,7 +168,7 @@ def write_report(out_dir):
               "| --- | ---: | ---: | ---: |"]
     for label in ("truncnormal", "pretrained"):
         run_dir = out_dir / CLASSIFY / label
-        summary = load_run(run_dir).summary if (run_dir / "config.json").exists() else None
+        summary = load_run(run_dir).summary if (run_dir / CONFIG_FILE).exists() else None
         if summary:
             lines.append(f"| {label} | {summary['final_eval_accuracy']:.3f} | "
                          f"{summary[tail_key('batch_accuracy_mean')]:.3f} | {summary['steps']} |")

@@ -10,6 +10,7 @@ model, its data, loss and metrics, extra callbacks and the summary.
 
 import contextlib
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -18,15 +19,20 @@ import keras
 
 from stl_denoise import callbacks as cb
 from stl_denoise._quiet import import_tensorflow
-from stl_denoise.config import environment
+from stl_denoise.config import environment, flag
 from stl_denoise.distribute import check_global_batch, make_strategy, strategy_scope
-from stl_denoise.errors import TrainingDivergedError
+from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
+from stl_denoise.optimizers import optimizer_from_config
 from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, check_run_dir, read_metrics
 
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "checkpoint.keras"
 SUMMARY_TAIL = 100  # summaries average the last 100 iterations (Fig. 6's noise is ~2x batch to batch)
+# The input files a run records a SHA-256 of (config.json key), and the settings that name them: a
+# rerun with those settings unchanged must find the same bytes there.
+FINGERPRINTED_INPUTS = {"data": ("data", "data_split"), "init_from": ("init_from",), "init": ("init",),
+                        "perceptual_classifier": ("perceptual_classifier",)}
 
 
 class Recipe:
@@ -69,13 +75,18 @@ class Recipe:
         return "or bound updates with --clip-norm 1.0"
 
 
-def run(recipe, run_dir, verbose=True, record_extra=None):
-    """Train (or resume) one run; returns its summary, also saved in config.json."""
+def run(recipe, run_dir, verbose=True, rerun_of=None):
+    """Train (or resume) one run; returns its summary, also saved in config.json.
+
+    ``rerun_of``: the ``runs.RunRecord`` this run repeats (``--config``); the
+    new record names it and every setting that differs from it.
+    """
     config = recipe.config.validate()
     check_run_dir(run_dir, config)
     run_dir = Path(run_dir)
-    record = {"kind": config.KIND, "config": config.to_dict(), **recipe.prepare(), "environment": environment(),
-              **(record_extra or {})}
+    record = {"kind": config.KIND, "config": config.to_dict(), **recipe.prepare(), "environment": environment()}
+    if rerun_of is not None:
+        record["rerun_of"] = rerun_entry(rerun_of, config, record)
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -89,7 +100,7 @@ def run(recipe, run_dir, verbose=True, record_extra=None):
     write_json(run_dir / CONFIG_FILE, record)
 
     steps_per_epoch, epochs = epoch_plan(config.steps, config.steps_per_epoch)
-    initial_epoch = restored_epoch(run_dir)
+    initial_epoch = restored_epoch(run_dir, config)
     recipe.start(resumed=initial_epoch > 0)
     step = cb.GlobalStep(steps_per_epoch, initial_epoch)
     nan_stop = cb.StopOnNaN(step, metric=recipe.columns[0])
@@ -102,8 +113,10 @@ def run(recipe, run_dir, verbose=True, record_extra=None):
         nan_stop,
         *recipe.callbacks(step),
         cb.MetricsCSV(run_dir / METRICS_FILE, step, recipe.columns),
-        cb.SavedModelCheckpoint(saved, str(run_dir / CHECKPOINT_FILE)),
-        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), delete_checkpoint=False),
+        # Neither saves weights that went NaN: a resumed run restarts from the last good backup.
+        cb.SavedModelCheckpoint(saved, str(run_dir / CHECKPOINT_FILE), nan_stop=nan_stop),
+        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), steps_per_epoch, nan_stop=nan_stop,
+                                  delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),
     ]
     if verbose:
@@ -143,10 +156,46 @@ def epoch_plan(steps, steps_per_epoch):
     return per_epoch, -(-steps // per_epoch)
 
 
-def restored_epoch(run_dir):
-    """Epochs already done by an interrupted run (its last backup), 0 for a new run."""
-    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
-    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+def restored_epoch(run_dir, config):
+    """Epochs already done by an interrupted run (its last backup), 0 for a new run.
+
+    Versions before 0.1 (issue 15) made epochs gcd(--steps, --steps-per-epoch)
+    long and did not record the length: a backup of such a run counts other
+    epochs, and resuming it would skip data, so it is refused unless the
+    lengths agree.
+    """
+    path = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
+    if not path.exists():
+        return 0
+    metadata = json.loads(path.read_text())
+    per_epoch, _ = epoch_plan(config.steps, config.steps_per_epoch)
+    recorded = metadata.get("steps_per_epoch", math.gcd(config.steps, config.steps_per_epoch))
+    if recorded != per_epoch:
+        raise UserError(f"{path}: this backup counts epochs of {recorded} iterations (an older version), "
+                        f"this version {per_epoch}; resume it with the version that started it, or start "
+                        "a new --out")
+    return metadata["epoch"]
+
+
+def rerun_entry(recorded, config, record):
+    """``rerun_of`` of a new record: the run it repeats and each setting changed since.
+
+    Refuses when an input file the recorded run fingerprinted (its data
+    folder, ``--init-from``, ``--init``, ``--perceptual-classifier``) is named
+    the same but holds other bytes: the rerun would not repeat the run.
+    """
+    before, after = recorded.config.to_dict(), config.to_dict()
+    changed = {name: {"recorded": before[name], "now": after[name]} for name in after if after[name] != before[name]}
+    for key, settings in FINGERPRINTED_INPUTS.items():
+        old = recorded.data if key == "data" else recorded.extra.get(key)
+        new = record.get(key)
+        if any(name in changed for name in settings) or not (isinstance(old, dict) and isinstance(new, dict)):
+            continue
+        if old.get("sha256") and new.get("sha256") != old["sha256"]:
+            raise UserError(f"{new.get('path', key)}: differs from the recorded run's {key} (sha256 changed; it "
+                            f"was {old.get('path', '?')}); rerun from the folder the run was started in, or "
+                            f"name the input with {', '.join(flag(name) for name in settings)}")
+    return {"config": str(recorded.path / CONFIG_FILE), "changed": changed}
 
 
 def tail_mean(values, tail=SUMMARY_TAIL):
@@ -156,40 +205,6 @@ def tail_mean(values, tail=SUMMARY_TAIL):
 def tail_key(what, tail=SUMMARY_TAIL):
     """Summary keys say how many iterations they average: ``tail_key("final_mse_mean")`` -> ``..._last_100``."""
     return f"{what}_last_{tail}"
-
-
-@keras.saving.register_keras_serializable(package="stl_denoise")
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """lr * min(1, (step + 1) / warmup_steps): a constant rate reached linearly."""
-
-    def __init__(self, learning_rate, warmup_steps):
-        self.learning_rate = learning_rate
-        self.warmup_steps = warmup_steps
-
-    def __call__(self, step):
-        fraction = keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1.0) / self.warmup_steps)
-        return self.learning_rate * fraction
-
-    def get_config(self):
-        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps}
-
-
-def optimizer_from_config(config):
-    """The optimiser of an ``OptimizerSettings`` section: SGD (faithful) or Adam, constant, warmed-up or cosine."""
-    learning_rate = config.learning_rate
-    if config.lr_schedule == "cosine":
-        # Keras' warmup ramps linearly from initial_learning_rate to warmup_target, then decays.
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0 if config.warmup_steps else config.learning_rate,
-            decay_steps=config.steps - config.warmup_steps,
-            warmup_target=config.learning_rate if config.warmup_steps else None,
-            warmup_steps=config.warmup_steps,
-        )
-    elif config.warmup_steps:
-        learning_rate = LinearWarmup(config.learning_rate, config.warmup_steps)
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clip_norm)
-    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum, clipnorm=config.clip_norm)
 
 
 @contextlib.contextmanager

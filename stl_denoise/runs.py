@@ -39,10 +39,6 @@ class RunRecord:
         return self.path / self.config.MODEL_FILE
 
     @property
-    def metrics_path(self):
-        return self.path / METRICS_FILE
-
-    @property
     def finished(self):
         """The model is saved and the final summary recorded."""
         return self.summary is not None and self.model_path.is_file()
@@ -75,7 +71,7 @@ def load_run(path):
     settings = record["config"]
     # Records written before the kind was recorded: only classifier runs have "init".
     kind = record.get("kind", "classifier" if "init" in settings else "denoiser")
-    if kind not in CONFIG_KINDS:
+    if not isinstance(kind, str) or kind not in CONFIG_KINDS:
         raise UserError(f"{file}: unknown kind of run {str(kind)[:40]!r} (expected {' or '.join(CONFIG_KINDS)})")
     config = CONFIG_KINDS[kind].from_dict(settings, source=file)
     known = {"kind", "config", "data", "environment", "summary"}
@@ -87,15 +83,6 @@ def load_run(path):
         sections[name] = value
     return RunRecord(file.parent, kind, config, sections["data"], sections["environment"], sections["summary"],
                      {k: v for k, v in record.items() if k not in known})
-
-
-def record_dict(record):
-    """The JSON form of a ``RunRecord`` (what ``config.json`` holds)."""
-    out = {"kind": record.kind, "config": record.config.to_dict(), "data": record.data,
-           "environment": record.environment, **record.extra}
-    if record.summary is not None:
-        out["summary"] = record.summary
-    return out
 
 
 def run_is_finished(run_dir):

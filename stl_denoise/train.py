@@ -5,7 +5,6 @@ Data flows: clean crops (tf.data) -> ``ImageNoise`` (inside the compiled step)
 denoiser is saved (``model.keras``); the noise layer exists in training only.
 """
 
-import hashlib
 import statistics
 
 import keras
@@ -15,6 +14,7 @@ from stl_denoise import data
 from stl_denoise import runner
 from stl_denoise.config import TrainConfig
 from stl_denoise.errors import UserError
+from stl_denoise.io import file_record
 from stl_denoise.models import build_denoiser
 from stl_denoise.noise import ImageNoise
 
@@ -56,8 +56,7 @@ def initial_weights(config):
             "(check --preset, --model, --bottleneck-channels, --kernel-size, --gate-factors, --input-range, "
             "--residual, --output-activation)"
         )
-    record = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    return source.get_weights(), record
+    return source.get_weights(), file_record(path)
 
 
 def _architecture_difference(model, reference):
@@ -129,9 +128,10 @@ class DenoiserRecipe(runner.Recipe):
             data.stl10_builder(config.data_dir)
         record = {"data": data.describe_source(config.data, config.data_dir, config.data_split)}
         if config.loss == "perceptual":  # a bad classifier writes nothing
-            from stl_denoise.perceptual import load_extractor
+            from stl_denoise.perceptual import classifier_file, load_extractor
 
             self.extractor = load_extractor(config.perceptual_classifier, config.crop_size)
+            record["perceptual_classifier"] = file_record(classifier_file(config.perceptual_classifier))
         self.start_weights, init_record = initial_weights(config)
         if init_record:
             record["init_from"] = init_record
@@ -159,9 +159,12 @@ class DenoiserRecipe(runner.Recipe):
         return summarize(rows, self.config.batch_size)
 
 
-def train(config: TrainConfig, run_dir, verbose=True, record_extra=None):
-    """Train (or resume) one denoiser run; returns a summary dict, also saved in config.json."""
-    return runner.run(DenoiserRecipe(config), run_dir, verbose, record_extra)
+def train(config: TrainConfig, run_dir, verbose=True, rerun_of=None):
+    """Train (or resume) one denoiser run; returns a summary dict, also saved in config.json.
+
+    ``rerun_of``: the ``runs.RunRecord`` this run repeats (``train --config``).
+    """
+    return runner.run(DenoiserRecipe(config), run_dir, verbose, rerun_of)
 
 
 def summarize(rows, batch_size, tail=runner.SUMMARY_TAIL):

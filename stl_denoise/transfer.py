@@ -8,7 +8,8 @@ of the denoiser in ``RUN_DIR/model.keras`` into the classifier by layer name
 A run directory holds ``config.json``, ``metrics.csv`` (one row per
 iteration: ``step,cross_entropy,accuracy,eval_accuracy,seconds``; the batch's
 cross-entropy and accuracy, and every ``eval_every`` steps the accuracy on the
-evaluation images) and ``classifier.keras``.
+evaluation images), ``classifier.keras`` and, as every run of ``runner.run``,
+``checkpoint.keras``, ``backup/`` and ``tensorboard/``.
 """
 
 import dataclasses
@@ -21,17 +22,22 @@ from stl_denoise import callbacks as cb
 from stl_denoise import labelled
 from stl_denoise import runner
 from stl_denoise.classifier import ENCODER_LAYERS, BatchAccuracy, BatchCrossEntropy, build_classifier
-from stl_denoise.config import TRUNCNORMAL, ClassifierConfig
+from stl_denoise.config import TRUNCNORMAL, ClassifierConfig, TrainConfig
 from stl_denoise.errors import UserError
+from stl_denoise.io import file_record
 from stl_denoise.pretrained import load_keras_file
 
-MODEL_FILE = ClassifierConfig.MODEL_FILE
 COLUMNS = ("cross_entropy", "accuracy", "eval_accuracy")
+
+
+def denoiser_file(run_dir):
+    """The saved denoiser of a denoiser run folder."""
+    return Path(run_dir) / TrainConfig.MODEL_FILE
 
 
 def load_encoder_weights(classifier, run_dir):
     """Copy conv1..conv5 kernels and biases from ``RUN_DIR/model.keras`` by layer name."""
-    path = Path(run_dir) / "model.keras"
+    path = denoiser_file(run_dir)
     denoiser = load_keras_file(path, "cannot load the denoiser")
     layer_names = {layer.name for layer in denoiser.layers}
     missing = [name for name in ENCODER_LAYERS if name not in layer_names]
@@ -104,7 +110,10 @@ class ClassifierRecipe(runner.Recipe):
             config.data, config.labelled_split, config.image_size, config.data_dir, limit=config.eval_images
         )
         source = labelled.describe(config.data, config.labelled_split, config.data_dir)
-        return {"data": {**source, "eval_images_used": len(self.eval_labels)}}
+        record = {"data": {**source, "eval_images_used": len(self.eval_labels)}}
+        if config.init != TRUNCNORMAL:
+            record["init"] = file_record(denoiser_file(config.init))
+        return record
 
     def build(self):
         classifier = classifier_from_config(self.config)  # a bad --init fails here, before anything is written
@@ -130,9 +139,12 @@ class ClassifierRecipe(runner.Recipe):
         return "or --clip-norm 1.0"
 
 
-def train_classifier(config: ClassifierConfig, run_dir, verbose=True, record_extra=None):
-    """Train (or resume) one classifier run; returns its summary (also in config.json)."""
-    return runner.run(ClassifierRecipe(config), run_dir, verbose, record_extra)
+def train_classifier(config: ClassifierConfig, run_dir, verbose=True, rerun_of=None):
+    """Train (or resume) one classifier run; returns its summary (also in config.json).
+
+    ``rerun_of``: the ``runs.RunRecord`` this run repeats (``transfer --config``).
+    """
+    return runner.run(ClassifierRecipe(config), run_dir, verbose, rerun_of)
 
 
 def summarize(rows, tail=runner.SUMMARY_TAIL):

@@ -180,3 +180,81 @@ def test_unknown_kind_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"kind": "gan", "config": {}}))
     with pytest.raises(UserError, match="unknown kind of run 'gan'"):
         load_run(tmp_path)
+
+
+@pytest.mark.parametrize("kind", [["x"], {"a": 1}, 3])
+def test_a_kind_that_is_no_name_is_one_line(tmp_path, kind):
+    (tmp_path / "config.json").write_text(json.dumps({"kind": kind, "config": {}}))
+    with pytest.raises(UserError, match="unknown kind of run"):
+        load_run(tmp_path)
+
+
+def test_numbers_for_init_stddev_survive_the_record():
+    config = TrainConfig(init_stddev=0.02).validate()
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_classifier_batch_size_error_comes_before_the_unresolved_steps():
+    with pytest.raises(UserError, match="--batch-size must be positive"):
+        ClassifierConfig(data="digits", batch_size=0).validate()
+
+
+def test_classifier_rerun_with_another_batch_makes_one_pass_again(tmp_path):
+    recorded = ClassifierConfig(data="digits", batch_size=10).validate()  # one pass: 180 steps
+    run_dir = tmp_path / "recorded"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"kind": "classifier", "config": recorded.to_dict()}))
+
+    def rerun(*flags):
+        argv = ["transfer", "--config", str(run_dir), *flags, "--out", "x"]
+        args = cli.build_parser(*cli.defaults_from_argv(argv)).parse_args(argv)
+        return cli.classifier_config_from_args(args, args.init).validate()
+
+    assert rerun().steps == 180
+    assert rerun("--batch-size", "20").steps == 90  # not 180 steps, two passes
+    assert rerun("--batch-size", "20", "--steps", "50").steps == 50
+
+
+def test_config_flag_empty_or_on_other_commands(tmp_path, capsys):
+    assert cli.main(["train", "--config", "", "--out", str(tmp_path / "a")]) == 2
+    assert "--config is empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: evaluate has no --config
+        cli.main(["evaluate", "--config", "nowhere", "--images", "x", "--out", str(tmp_path / "b")])
+    assert "unrecognized arguments: --config" in capsys.readouterr().err
+
+
+def test_backups_of_older_versions_with_other_epochs_are_refused(tmp_path, tiny_run):
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    metadata = old / "backup" / "training_metadata.json"
+    values = json.loads(metadata.read_text())
+    assert values["steps_per_epoch"] == 3
+    del values["steps_per_epoch"]  # as versions with gcd(7, 3) = 1 iteration epochs wrote it
+    metadata.write_text(json.dumps(values))
+    with pytest.raises(UserError, match="counts epochs of 1 iterations"):
+        train(TrainConfig(**TINY), old, verbose=False)
+
+
+def test_rerun_refuses_a_data_folder_whose_files_changed(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / name)
+    train(TrainConfig(**dict(TINY, data=str(folder), steps=2)), tmp_path / "first", verbose=False)
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / "b.png")
+    assert cli.main(["train", "--config", str(tmp_path / "first"), "--out", str(tmp_path / "again")]) == 2
+    error = capsys.readouterr().err
+    assert "sha256 changed" in error and str(folder) in error and "--data" in error
+    assert not (tmp_path / "again").exists()
+
+
+def test_a_classifier_with_warmup_loads_in_a_fresh_process(tmp_path):
+    train_classifier(ClassifierConfig(data="digits", steps=2, batch_size=4, image_size=32, eval_images=20,
+                                      warmup_steps=1), tmp_path / "warm", verbose=False)
+    code = f"import keras, stl_denoise; keras.saving.load_model({str(tmp_path / 'warm' / 'classifier.keras')!r})"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1500:]

@@ -68,6 +68,9 @@ def test_divergence_stops_with_the_step(tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"NaN/inf at step \d+.*--learning-rate"):
         train(tiny(steps=20, learning_rate=1e-3), tmp_path / "boom", verbose=False)
     assert not (tmp_path / "boom" / "model.keras").exists()
+    # Keras still ends the epoch after the stop: neither a backup nor a checkpoint may hold the NaN weights.
+    assert not (tmp_path / "boom" / "backup" / "training_metadata.json").exists()
+    assert not (tmp_path / "boom" / "checkpoint.keras").exists()
 
 
 def test_resume_continues_to_the_requested_steps(tmp_path):
