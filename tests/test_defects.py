@@ -178,3 +178,14 @@ def test_keras_private_callback_api_is_pinned():
     upper = keras_requirement.split("<")[1].split(",")[0].lstrip("=")
     installed = tuple(int(part) for part in keras.__version__.split(".")[:2])
     assert installed < tuple(int(part) for part in upper.split(".")[:2])
+
+
+def test_summary_keys_name_the_tail_they_average():
+    """Summary keys said ``_last_100`` whatever tail was asked for."""
+    from stl_denoise import train, transfer
+
+    rows = [{"step": str(i), "mse": str(float(i)), "cross_entropy": "1.0", "accuracy": "0.5", "eval_accuracy": "",
+             "seconds": "0.1"} for i in range(1, 11)]
+    assert train.summarize(rows, batch_size=10, tail=4)["final_mse_mean_last_4"] == 8.5
+    assert train.summarize(rows, batch_size=10)["final_mse_mean_last_100"] == 5.5
+    assert set(transfer.summarize(rows, tail=3)) >= {"cross_entropy_mean_last_3", "batch_accuracy_mean_last_3"}
