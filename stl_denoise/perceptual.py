@@ -11,7 +11,6 @@ square nor an absolute value (and Y where FC(Y) is meant); taken literally it
 is unbounded below, so we use the squared distance the text describes.
 """
 
-from pathlib import Path
 
 import keras
 from keras import ops
@@ -19,17 +18,13 @@ from keras import ops
 from stl_denoise.classifier import FEATURE_LAYER, feature_extractor
 from stl_denoise.config import ClassifierConfig
 from stl_denoise.errors import UserError
+from stl_denoise.runs import saved_model_path
 from stl_denoise.pretrained import load_keras_file
-
-
-def classifier_file(classifier_run):
-    """The saved classifier of a classifier run folder."""
-    return Path(classifier_run) / ClassifierConfig.MODEL_FILE
 
 
 def load_extractor(classifier_run, image_size):
     """The frozen 1024-d feature extractor of ``RUN_DIR/classifier.keras``."""
-    path = classifier_file(classifier_run)
+    path = saved_model_path(classifier_run, ClassifierConfig.KIND)
     if not path.is_file():
         raise UserError(f"{path}: no trained classifier there; make one with `make pretrain-classify` "
                         "or `stl-denoise transfer --init truncnormal --out DIR`")

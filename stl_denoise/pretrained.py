@@ -43,6 +43,9 @@ def shipped_models():
 
 def model_path(name_or_path):
     """The .keras file for a shipped name or a path, with a one-line error if there is none."""
+    from stl_denoise.config import TrainConfig
+    from stl_denoise.runs import saved_model_path
+
     text = os.fspath(name_or_path)
     if not text:  # Path("") is the current folder
         raise UserError("the model name is empty; pass a .keras file, a run folder or a shipped name "
@@ -56,9 +59,10 @@ def model_path(name_or_path):
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            if (path / "model.keras").is_file():  # a training run directory
-                return path / "model.keras"
-            raise UserError(f"{path}: a folder without model.keras; pass a .keras file")
+            run_model = saved_model_path(path, TrainConfig.KIND)
+            if run_model.is_file():  # a training run directory
+                return run_model
+            raise UserError(f"{path}: a folder without {run_model.name}; pass a .keras file")
     except OSError as error:
         if error.errno == errno.ENOENT:
             raise UserError(f"{path}: no such model file (shipped models: {', '.join(SHIPPED)})") from None

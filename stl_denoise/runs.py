@@ -36,7 +36,7 @@ class RunRecord:
 
     @property
     def model_path(self):
-        return self.path / self.config.MODEL_FILE
+        return saved_model_path(self.path, self.kind)
 
     @property
     def finished(self):
@@ -49,6 +49,11 @@ class RunRecord:
         if self.kind == "classifier":
             return "truncnormal" if self.config.init == TRUNCNORMAL else "pretrained"
         return "perceptual" if self.config.loss == "perceptual" else self.config.model
+
+
+def saved_model_path(run_dir, kind):
+    """The model a finished run of ``kind`` saves: RUN/model.keras (denoiser) or RUN/classifier.keras."""
+    return Path(run_dir) / CONFIG_KINDS[kind].MODEL_FILE
 
 
 def config_path(path):

@@ -12,11 +12,12 @@ import keras
 from stl_denoise import callbacks as cb
 from stl_denoise import data
 from stl_denoise import runner
-from stl_denoise.config import TrainConfig
+from stl_denoise.config import ClassifierConfig, TrainConfig
 from stl_denoise.errors import UserError
 from stl_denoise.io import file_record
 from stl_denoise.models import build_denoiser
 from stl_denoise.noise import ImageNoise
+from stl_denoise.runs import saved_model_path
 
 
 def denoiser_from_config(config):
@@ -128,10 +129,11 @@ class DenoiserRecipe(runner.Recipe):
             data.stl10_builder(config.data_dir)
         record = {"data": data.describe_source(config.data, config.data_dir, config.data_split)}
         if config.loss == "perceptual":  # a bad classifier writes nothing
-            from stl_denoise.perceptual import classifier_file, load_extractor
+            from stl_denoise.perceptual import load_extractor
 
             self.extractor = load_extractor(config.perceptual_classifier, config.crop_size)
-            record["perceptual_classifier"] = file_record(classifier_file(config.perceptual_classifier))
+            record["perceptual_classifier"] = file_record(
+                saved_model_path(config.perceptual_classifier, ClassifierConfig.KIND))
         self.start_weights, init_record = initial_weights(config)
         if init_record:
             record["init_from"] = init_record

@@ -26,18 +26,14 @@ from stl_denoise.config import TRUNCNORMAL, ClassifierConfig, TrainConfig
 from stl_denoise.errors import UserError
 from stl_denoise.io import file_record
 from stl_denoise.pretrained import load_keras_file
+from stl_denoise.runs import saved_model_path
 
 COLUMNS = ("cross_entropy", "accuracy", "eval_accuracy")
 
 
-def denoiser_file(run_dir):
-    """The saved denoiser of a denoiser run folder."""
-    return Path(run_dir) / TrainConfig.MODEL_FILE
-
-
 def load_encoder_weights(classifier, run_dir):
     """Copy conv1..conv5 kernels and biases from ``RUN_DIR/model.keras`` by layer name."""
-    path = denoiser_file(run_dir)
+    path = saved_model_path(run_dir, TrainConfig.KIND)
     denoiser = load_keras_file(path, "cannot load the denoiser")
     layer_names = {layer.name for layer in denoiser.layers}
     missing = [name for name in ENCODER_LAYERS if name not in layer_names]
@@ -112,7 +108,7 @@ class ClassifierRecipe(runner.Recipe):
         source = labelled.describe(config.data, config.labelled_split, config.data_dir)
         record = {"data": {**source, "eval_images_used": len(self.eval_labels)}}
         if config.init != TRUNCNORMAL:
-            record["init"] = file_record(denoiser_file(config.init))
+            record["init"] = file_record(saved_model_path(config.init, TrainConfig.KIND))
         return record
 
     def build(self):
