@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import keras
-from keras import ops
 
 from stl_denoise.io import atomic_path, write_json
 

@@ -7,7 +7,6 @@ layer with dropout and a 10-way softmax.
 """
 
 import keras
-from keras import ops
 
 from stl_denoise.models import (DEFAULT_BOTTLENECK_CHANNELS, decoder_specs, encoder_convs, kernel_initializer,
                                  layer_seeds)

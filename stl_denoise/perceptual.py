@@ -11,7 +11,6 @@ square nor an absolute value (and Y where FC(Y) is meant); taken literally it
 is unbounded below, so we use the squared distance the text describes.
 """
 
-
 import keras
 from keras import ops
 

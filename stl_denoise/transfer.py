@@ -18,7 +18,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stl_denoise import callbacks as cb
 from stl_denoise import labelled
 from stl_denoise import runner
 from stl_denoise.classifier import ENCODER_LAYERS, BatchAccuracy, BatchCrossEntropy, build_classifier

@@ -53,7 +53,7 @@ def test_reproduce_runs_everything_then_resumes_without_retraining(tmp_path, cap
         assert (out / "classify" / label / "classifier.keras").exists()
     report = (out / "report.md").read_text()
     mean, steps, _ = mse_tail(out / "plain")
-    assert f"| plain | " in report and f"| {mean:,.0f} | ~15,000 |" in report and steps == 8
+    assert "| plain | " in report and f"| {mean:,.0f} | ~15,000 |" in report and steps == 8
     for figure in ("fig04", "fig05", "fig06", "fig07", "fig09", "fig10", "fig11", "mse_all_runs", "denoised_by_each_run"):
         assert (out / "figures" / f"{figure}.png").exists()
     modified = (out / "dsc" / "model.keras").stat().st_mtime_ns
