@@ -96,11 +96,11 @@ def run(recipe, run_dir, verbose=True, rerun_of=None):
     with strategy_scope(strategy), dtype_policy(config.mixed_precision):
         trainer, saved = recipe.build()  # before any file is written: a bad model or init writes nothing
         compile_for_run(trainer, config, *recipe.loss_and_metrics())
+    steps_per_epoch, epochs = epoch_plan(config.steps, config.steps_per_epoch)
+    initial_epoch = restored_epoch(run_dir, config)  # a backup it cannot resume is refused before any write
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CONFIG_FILE, record)
 
-    steps_per_epoch, epochs = epoch_plan(config.steps, config.steps_per_epoch)
-    initial_epoch = restored_epoch(run_dir, config)
     recipe.start(resumed=initial_epoch > 0)
     step = cb.GlobalStep(steps_per_epoch, initial_epoch)
     nan_stop = cb.StopOnNaN(step, metric=recipe.columns[0])

@@ -231,8 +231,10 @@ def test_backups_of_older_versions_with_other_epochs_are_refused(tmp_path, tiny_
     assert values["steps_per_epoch"] == 3
     del values["steps_per_epoch"]  # as versions with gcd(7, 3) = 1 iteration epochs wrote it
     metadata.write_text(json.dumps(values))
+    record = (old / "config.json").read_bytes()
     with pytest.raises(UserError, match="counts epochs of 1 iterations"):
         train(TrainConfig(**TINY), old, verbose=False)
+    assert (old / "config.json").read_bytes() == record  # refused before anything was written
 
 
 def test_rerun_refuses_a_data_folder_whose_files_changed(tmp_path, capsys):
