@@ -260,3 +260,12 @@ def test_a_classifier_with_warmup_loads_in_a_fresh_process(tmp_path):
     code = f"import keras, stl_denoise; keras.saving.load_model({str(tmp_path / 'warm' / 'classifier.keras')!r})"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-1500:]
+
+
+def test_the_readme_code_map_names_every_module():
+    readme = (ROOT / "README.md").read_text()
+    code_map = readme[readme.index("## Code map"):]
+    code_map = code_map[:code_map.index("\n## ", 1)]
+    missing = [path.name for path in sorted((ROOT / "stl_denoise").glob("*.py"))
+               if path.name not in ("__init__.py", "__main__.py") and f"`{path.name}`" not in code_map]
+    assert not missing, f"README code map lacks {missing}"
