@@ -105,6 +105,17 @@ def run_torch(spec, array):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_trainer(config):
+    """The real trainer (every callback on) in a temporary run folder: (metrics.csv rows, summary, wall seconds)."""
+    with tempfile.TemporaryDirectory(prefix="stl-bench-train-") as tmp:
+        run_dir = Path(tmp) / "run"
+        start = time.perf_counter()
+        summary = train(config, run_dir, verbose=False)
+        wall = time.perf_counter() - start
+        rows = read_metrics(run_dir)
+    return rows, summary, wall
+
+
 def trainer_images_per_second(model_kind, batch_size, steps, jit_compile):
     """The real trainer on the offline photos, as ``stl-denoise train --data sample`` runs it.
 
@@ -113,12 +124,8 @@ def trainer_images_per_second(model_kind, batch_size, steps, jit_compile):
     figure a user sees, after the warm-up steps.
     """
     config = TrainConfig(model=model_kind, data="sample", batch_size=batch_size, steps=steps, jit_compile=jit_compile)
-    with tempfile.TemporaryDirectory(prefix="stl-bench-train-") as tmp:
-        run_dir = Path(tmp) / "run"
-        start = time.perf_counter()
-        train(config, run_dir, verbose=False)
-        wall = time.perf_counter() - start
-        seconds = [float(row["seconds"]) for row in read_metrics(run_dir / "metrics.csv")][WARMUP_STEPS:]
+    rows, _, wall = run_trainer(config)
+    seconds = [float(row["seconds"]) for row in rows][WARMUP_STEPS:]
     return {
         "images_per_second": batch_size / statistics.median(seconds),
         "mean_images_per_second": batch_size * len(seconds) / sum(seconds),

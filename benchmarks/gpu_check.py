@@ -29,7 +29,6 @@ import math
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -83,17 +82,10 @@ def run_gpu_tests(timeout):
 
 def train_run(overrides, steps, batch_size=10):
     """The real trainer (``stl-denoise train --data sample``), every callback on."""
+    import bench
     from stl_denoise.config import TrainConfig
-    from stl_denoise.runs import read_metrics
-    from stl_denoise.train import train
 
-    config = TrainConfig(data="sample", steps=steps, batch_size=batch_size, **overrides)
-    with tempfile.TemporaryDirectory(prefix="stl-gpu-check-") as tmp:
-        run_dir = Path(tmp) / "run"
-        start = time.perf_counter()
-        summary = train(config, run_dir, verbose=False)
-        wall = time.perf_counter() - start
-        rows = read_metrics(run_dir / "metrics.csv")
+    rows, summary, wall = bench.run_trainer(TrainConfig(data="sample", steps=steps, batch_size=batch_size, **overrides))
     seconds = [float(row["seconds"]) for row in rows[min(3, len(rows) - 1):]]  # the first steps compile
     mse = [float(row["mse"]) for row in rows]
     window = max(1, min(20, len(mse) // 4))
