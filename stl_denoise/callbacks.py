@@ -222,6 +222,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     names a complete file of the epoch it records.
     """
 
+    def __init__(self, backup_dir, steps_per_epoch, nan_stop=None, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.steps_per_epoch = steps_per_epoch
+        self.nan_stop = nan_stop
+
     def _load_model(self):
         metadata_path = Path(self._training_metadata_path)
         if not metadata_path.exists():
@@ -232,11 +237,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))
         self.model._initial_epoch = metadata["epoch"]
-
-    def __init__(self, backup_dir, steps_per_epoch, nan_stop=None, **kwargs):
-        super().__init__(backup_dir, **kwargs)
-        self.steps_per_epoch = steps_per_epoch
-        self.nan_stop = nan_stop
 
     def _save_model(self):
         if _diverged(self.nan_stop):  # Keras still ends the epoch after a stop: keep the last good backup

@@ -175,9 +175,14 @@ def rerun_of(args):
     return args.recorded if args.config else None
 
 
+def _settings_from_args(config_class, args):
+    """The parsed flags that are settings of ``config_class``."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    return {name: value for name, value in vars(args).items() if name in fields}
+
+
 def config_from_args(args):
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    return TrainConfig(**_settings_from_args(TrainConfig, args))
 
 
 def cmd_train(args):
@@ -187,8 +192,8 @@ def cmd_train(args):
     check_recorded_kind(args, TrainConfig.KIND)
     config = config_from_args(args)
     summary = train(config, args.out, rerun_of=rerun_of(args))
-    print(f"saved {Path(args.out) / config.MODEL_FILE}; mean MSE of the last 100 steps {summary[tail_key('final_mse_mean')]}, "
-          f"{summary['median_images_per_second']} images/s")
+    print(f"saved {Path(args.out) / config.MODEL_FILE}; mean MSE of the last 100 steps "
+          f"{summary[tail_key('final_mse_mean')]}, {summary['median_images_per_second']} images/s")
 
 
 def cmd_demo(args):
@@ -245,8 +250,7 @@ def add_classifier_arguments(parser, defaults):
 
 
 def classifier_config_from_args(args, init):
-    fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    config = ClassifierConfig(init=init, **{k: v for k, v in vars(args).items() if k in fields and k != "init"})
+    config = ClassifierConfig(**{**_settings_from_args(ClassifierConfig, args), "init": init})
     recorded = rerun_of(args) if hasattr(args, "config") else None
     if (recorded is not None and recorded.kind == config.KIND and config.steps == recorded.config.steps
             and recorded.config.steps == recorded.config.one_pass_steps()
@@ -405,8 +409,6 @@ def _check_seed(seed):
 
 
 def _check_out_folder(path):
-    from pathlib import Path
-
     if not path:  # Path("") is the current folder
         raise UserError("--out is empty; name an output folder")
     path = Path(path)
@@ -605,8 +607,7 @@ def build_parser(train_defaults=DEFAULTS, classifier_defaults=None, recorded=Non
     train.set_defaults(func=cmd_train, recorded=recorded)
 
     demo = sub.add_parser("demo", help="offline: train DSC and plain briefly, plot MSE vs iteration (Fig. 6 style)")
-    demo_base = PRESETS[train_defaults.preset] if train_defaults.preset in PRESETS else DEFAULTS
-    add_train_arguments(demo, dataclasses.replace(demo_base, data="sample", steps=300, data_split="all"))
+    add_train_arguments(demo, dataclasses.replace(train_defaults, data="sample", steps=300, data_split="all"))
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=cmd_demo)
 

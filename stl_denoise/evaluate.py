@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from stl_denoise import baselines as classical
-from stl_denoise.image_io import ImageFileError, read_image
+from stl_denoise.image_io import ImageFileError, as_rgb, read_image
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, MIN_SIDE, denoise_rgb
 from stl_denoise.io import write_text
 from stl_denoise.metrics import psnr, ssim
@@ -62,10 +62,7 @@ def read_rgb(path):
                              f"{MIN_SIDE}x{MIN_SIDE} pixels")
     if pixels.dtype != np.uint8:
         pixels = np.round(pixels / 257.0).astype(np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    pixels = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
-    return np.broadcast_to(pixels, pixels.shape[:2] + (3,)).astype(np.float64)
+    return as_rgb(pixels).astype(np.float64)
 
 
 def _model_method(model, tile, margin, self_ensemble=False):

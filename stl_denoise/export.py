@@ -45,16 +45,6 @@ def check_tile(tile):
         raise UserError(f"--tile must be a positive multiple of {SIZE_MULTIPLE}, got {tile}")
 
 
-def check_denoiser(model, path):
-    """Refuse models that do not map [B, H, W, 3] images to images (a classifier, say)."""
-    shapes = [tuple(t.shape) for t in model.inputs + model.outputs]
-    if len(shapes) != 2 or any(len(s) != 4 or s[-1] != 3 for s in shapes):
-        raise UserError(f"{path}: not a denoiser (inputs/outputs {shapes}; expected one [B, H, W, 3] image each)")
-    if shapes[0][1:3] != (None, None):
-        raise UserError(f"{path}: the model's input size is fixed at {shapes[0][1:3]}; export needs a denoiser "
-                        "built for any size (stl_denoise.build_denoiser)")
-
-
 def serving_function(model):
     """images [B, H, W, 3] -> {"denoised": same shape}, padded to the stride-16 grid inside the graph."""
     import tensorflow as tf
@@ -212,8 +202,7 @@ def export(model_name, fmt, out, tile=None):
     if blocking is not None and not blocking.is_dir():  # checked before the model is converted
         raise UserError(f"--out {out}: {blocking} is not a folder")
     source = model_path(model_name)
-    model = load_denoiser(model_name)
-    check_denoiser(model, source)
+    model = load_denoiser(model_name)  # refuses what is no denoiser for any image size (inference.check_denoiser)
     if fmt == "onnx":
         data = onnx_bytes(model)
     elif fmt == "tflite":

@@ -140,7 +140,7 @@ def chosen_images(source, data_dir=None, names=None):
         if unknown:
             raise UserError(f"--images: {unknown[0]!r} is not a bundled sample ({', '.join(photos)})")
         return [(f"sample '{name}'", _square(photos[name])) for name in names]
-    from stl_denoise.image_io import read_image
+    from stl_denoise.image_io import as_rgb, read_image
 
     def rgb(path):
         try:
@@ -149,11 +149,7 @@ def chosen_images(source, data_dir=None, names=None):
             raise UserError(f"{'--images: ' if names else ''}{error} (in the run's data folder {source})") from None
         if pixels.dtype != np.uint8:  # 16-bit: to the 0-255 scale the denoiser works on
             pixels = pixels / 257.0
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
-        # Grey (+ alpha) becomes three equal channels and alpha is dropped, as Pillow's convert("RGB") did.
-        pixels = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
-        return np.broadcast_to(pixels, pixels.shape[:2] + (3,))
+        return as_rgb(pixels)  # grey repeated, alpha dropped, as Pillow's convert("RGB") did
 
     files = [Path(source) / n for n in names] if names else data.list_image_files(source)[:3]
     files = (files * 3)[:3]
@@ -260,13 +256,11 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
     if need("fig07", "dsc"):
         record = load_run(runs["dsc"])
         config, model_path = record.config, record.model_path
-        # A folder is recorded resolved: figures find it from any working folder.
-        source = record.data.get("path", config.data) if record.data.get("kind") == "folder" else config.data
         if not model_path.exists():
             results["fig07"] = {"skipped": f"{model_path} is missing (the run has not finished)"}
         else:
             try:
-                chosen = chosen_images(source, config.data_dir, images)
+                chosen = chosen_images(record.data_source, config.data_dir, images)
             except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
                 results["fig07"] = {"skipped": f"no images for Figs. 7-9: {error}"}
     if chosen is not None:

@@ -81,6 +81,14 @@ def _check_file(path):
         raise ImageFileError(f"{path}: empty file")
 
 
+def as_rgb(pixels):
+    """An HxWx3 view of ``read_image`` pixels: grey (+ alpha) repeated over three channels, alpha dropped."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    pixels = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
+    return np.broadcast_to(pixels, pixels.shape[:2] + (3,))
+
+
 def read_image(path):
     """The upright pixels of ``path`` as uint8 or uint16, HxW or HxWxC (C = 2, 3, 4)."""
     return read_picture(path).pixels

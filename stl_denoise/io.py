@@ -32,6 +32,13 @@ def _temp_affixes(path):
     return f".{os.fsdecode(stem[:budget])}.", suffix
 
 
+def _usual_mode(temp, folder=False):
+    """mkstemp/mkdtemp make their result private (0600/0700); give it the mode the umask gives new files."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, (0o777 if folder else 0o666) & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in the same folder; rename it to ``path`` on success."""
@@ -40,10 +47,7 @@ def atomic_path(path):
     prefix, suffix = _temp_affixes(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
-    # mkstemp makes the file private (0600); give it the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp, 0o666 & ~umask)
+    _usual_mode(temp)
     try:
         yield temp
         os.replace(temp, path)
@@ -96,9 +100,7 @@ def atomic_new_path(path, folder=False):
     else:
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp, (0o777 if folder else 0o666) & ~umask)  # mk*temp makes it private
+    _usual_mode(temp, folder)
     try:
         yield temp
         if folder:

@@ -12,14 +12,13 @@ that changes.
 """
 
 import dataclasses
-import statistics
 from pathlib import Path
 
 from stl_denoise.config import TrainConfig
 from stl_denoise.errors import UserError
 from stl_denoise.io import write_text
-from stl_denoise.runner import SUMMARY_TAIL, tail_key
-from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, load_run, read_metrics, run_is_finished
+from stl_denoise.runner import SUMMARY_TAIL, tail_key, tail_mean
+from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, load_run, read_metrics, run_is_finished, saved_model_path
 
 FULL_STEPS = 10_000  # paper §4.2: 100k images at batch 10
 STL10_SIDE = 96  # STL-10 images are 96x96 (paper §4.1)
@@ -123,7 +122,7 @@ def mse_tail(run_dir, tail=SUMMARY_TAIL):
     """(mean MSE of the last ``tail`` iterations, steps, training seconds) from a run's metrics.csv."""
     rows = read_metrics(run_dir)
     mse = [float(r["mse"]) for r in rows]
-    return statistics.fmean(mse[-tail:]), len(rows), sum(float(r["seconds"]) for r in rows)
+    return tail_mean(mse, tail), len(rows), sum(float(r["seconds"]) for r in rows)
 
 
 def _compare_denoisers(out_dir, names, out_path):
@@ -133,10 +132,12 @@ def _compare_denoisers(out_dir, names, out_path):
     from stl_denoise.figures import chosen_images, plot_denoised_comparison
     from stl_denoise.pretrained import load_keras_file
 
-    config = load_run(out_dir / names[0]).config
-    caption, clean = chosen_images(config.data, config.data_dir)[0]
+    record = load_run(out_dir / names[0])
+    config = record.config
+    caption, clean = chosen_images(record.data_source, config.data_dir)[0]
     labels = {"dsc": "DSC (equations' gates)", "plain": "plain", "dsc-text": "DSC (prose's gates)"}
-    models = [(labels.get(name, name), load_keras_file(out_dir / name / TrainConfig.MODEL_FILE, "not a readable denoiser"))
+    models = [(labels.get(name, name), load_keras_file(saved_model_path(out_dir / name, TrainConfig.KIND),
+                                                       "not a readable denoiser"))
               for name in names]
     plot_denoised_comparison(models, clean, config.sigma, config.salt_pepper, out_path,
                              f"{caption}: the same noisy input through each denoiser")

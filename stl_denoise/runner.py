@@ -24,7 +24,7 @@ from stl_denoise.distribute import check_global_batch, make_strategy, strategy_s
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.optimizers import optimizer_from_config
-from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, check_run_dir, read_metrics
+from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, changed_settings, check_run_dir, read_metrics
 
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "checkpoint.keras"
@@ -184,8 +184,8 @@ def rerun_entry(recorded, config, record):
     folder, ``--init-from``, ``--init``, ``--perceptual-classifier``) is named
     the same but holds other bytes: the rerun would not repeat the run.
     """
-    before, after = recorded.config.to_dict(), config.to_dict()
-    changed = {name: {"recorded": before[name], "now": after[name]} for name in after if after[name] != before[name]}
+    changed = {name: {"recorded": old, "now": new}
+               for name, (old, new) in changed_settings(recorded.config, config).items()}
     for key, settings in FINGERPRINTED_INPUTS.items():
         old = recorded.data if key == "data" else recorded.extra.get(key)
         new = record.get(key)

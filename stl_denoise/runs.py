@@ -39,6 +39,11 @@ class RunRecord:
         return saved_model_path(self.path, self.kind)
 
     @property
+    def data_source(self):
+        """What the run's ``--data`` named: a folder as recorded resolved, so it is found from any working folder."""
+        return self.data.get("path", self.config.data) if self.data.get("kind") == "folder" else self.config.data
+
+    @property
     def finished(self):
         """The model is saved and the final summary recorded."""
         return self.summary is not None and self.model_path.is_file()
@@ -110,13 +115,21 @@ def check_run_dir(run_dir, config):
     previous = load_run(run_dir)  # a setting added since the run was recorded takes its default
     if previous.kind != config.KIND:
         raise UserError(f"{run_dir}: holds a {previous.kind} run; choose a new --out or delete it")
-    old, new = (json.loads(json.dumps(c.to_dict())) for c in (previous.config, config))
-    differing = sorted(k for k in new if old[k] != new[k])
+    differing = sorted(changed_settings(previous.config, config))
     if differing:
         raise UserError(
             f"{run_dir}: holds a run with different settings ({', '.join(differing)}); "
             "choose a new --out or delete it"
         )
+
+
+def changed_settings(before, after):
+    """{setting: (value in ``before``, value in ``after``)} for each setting two configs of one kind set differently.
+
+    Compared as config.json holds them (tuples as lists).
+    """
+    old, new = (json.loads(json.dumps(config.to_dict())) for config in (before, after))
+    return {name: (old[name], new[name]) for name in new if old[name] != new[name]}
 
 
 def read_metrics(path):

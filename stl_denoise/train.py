@@ -116,8 +116,6 @@ class DenoiserRecipe(runner.Recipe):
     Only the denoiser is saved (``model.keras``).
     """
 
-    loss_name = "loss"
-
     def __init__(self, config):
         super().__init__(config)
         self.columns = self.batch_metrics = metric_columns(config)
