@@ -315,33 +315,59 @@ def add_classifier_commands(sub, defaults=None, recorded=None):
 # --- the whole paper at full length (docs/reproduction.md) ---------------------------------
 
 def cmd_reproduce(args):
-    from stl_denoise.reproduce import reproduce
+    from stl_denoise.reproduce import Lengths, reproduce
 
-    report = reproduce(args.out, data=args.data, data_dir=args.data_dir, steps=args.steps, seed_steps=args.seed_steps,
-                       perceptual_steps=args.perceptual_steps, classifier_steps=args.classifier_steps,
+    lengths = Lengths(full=args.steps, perceptual=args.perceptual_steps, ablation=args.ablation_steps,
+                      sweep=args.sweep_steps, classifier=args.classifier_steps)
+    report = reproduce(args.out, data=args.data, data_dir=args.data_dir, lengths=lengths, groups=args.groups,
                        only=args.only)
     print(f"wrote {report}")
 
 
 def add_reproduce_command(sub):
-    from stl_denoise.reproduce import FULL_STEPS, RUN_ORDER
+    from stl_denoise.reproduce import GROUPS, Lengths
 
+    lengths = Lengths()
     command = sub.add_parser("reproduce", help="every experiment of the paper at its length, then Figs. 4-11 and "
                                                "a report (resumable: rerun to continue)")
     add = command.add_argument
     add("--data", default="stl10", help="stl10 (the paper's), sample, or a folder of photos (resized to a 96 px "
                                         "shorter side, train split only; the classifier then uses digits)")
     add("--data-dir", default=None, help="TFDS data dir for stl10")
-    add("--steps", type=int, default=FULL_STEPS, help="iterations of the DSC, plain and gate-reading runs "
-                                                      "(default %(default)s, paper §4.2)")
-    add("--seed-steps", type=int, default=3_000, help="iterations of the second-seed runs (default %(default)s)")
-    add("--perceptual-steps", type=int, default=3_000,
-        help="iterations of the perceptual-loss run (default %(default)s; the paper ran 10,000)")
+    add("--steps", type=int, default=lengths.full, help="iterations of the DSC, plain and gate-reading runs and "
+                                                        "their seeds (default %(default)s, paper §4.2)")
+    add("--perceptual-steps", type=int, default=lengths.perceptual,
+        help="iterations of the perceptual-loss run and its controls (default %(default)s; the paper ran 10,000)")
+    add("--ablation-steps", type=int, default=lengths.ablation, help="iterations of each ablation run "
+                                                                     "(default %(default)s)")
+    add("--sweep-steps", type=int, default=lengths.sweep, help="iterations of each perceptual learning-rate sweep "
+                                                               "run (default %(default)s)")
     add("--classifier-steps", type=int, default=None, help="classifier iterations (default: one pass over its data)")
+    add("--groups", type=_names, default=None, metavar="GROUP,...",
+        help=f"run only these groups of the experiments table ({','.join(GROUPS)}; default all)")
     add("--only", type=_names, default=None, metavar="RUN,...",
-        help=f"run only these, in the fixed order {','.join(RUN_ORDER)} (the report covers all finished runs)")
+        help="run only these runs (and the runs they need), in the table's order; the report covers all finished runs")
     add("--out", default="runs/reproduction", help="one run folder per experiment, figures/, report.md")
     command.set_defaults(func=cmd_reproduce)
+
+
+def cmd_report(args):
+    from stl_denoise.report import update_document
+
+    stale = update_document(args.records, args.doc, check=args.check)
+    if args.check and stale:
+        raise UserError(f"{args.doc}: generated block(s) {', '.join(stale)} differ from {args.records}; "
+                        f"run stl-denoise report {args.records} --doc {args.doc}")
+    print(f"{args.doc}: {'checked' if args.check else 'updated'} from {args.records}")
+
+
+def add_report_command(sub):
+    command = sub.add_parser("report", help="rewrite a document's generated tables from run records "
+                                            "(reproduce's output or reports/reproduction)")
+    command.add_argument("records", help="a reproduce output folder or its committed copy")
+    command.add_argument("--doc", default="docs/reproduction.md", help="markdown with <!-- generated:NAME --> blocks")
+    command.add_argument("--check", action="store_true", help="change nothing; exit 2 when a block is out of date")
+    command.set_defaults(func=cmd_report)
 
 
 # --- figures (paper §5, Figs. 4-11) ----------------------------------------------------
@@ -617,6 +643,7 @@ def build_parser(train_defaults=DEFAULTS, classifier_defaults=None, recorded=Non
     add_classifier_commands(sub, classifier_defaults, recorded)
     add_figures_command(sub)
     add_reproduce_command(sub)
+    add_report_command(sub)
 
     add_use_subcommands(sub)
     add_export_command(sub)

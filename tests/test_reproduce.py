@@ -5,7 +5,7 @@ import pytest
 
 from stl_denoise import data
 from stl_denoise.cli import main
-from stl_denoise.reproduce import RUN_ORDER, experiments, mse_tail
+from stl_denoise.reproduce import GROUPS, choose, experiments, mse_tail
 
 
 def test_resize_short_side_keeps_the_aspect_and_the_pixel_range():
@@ -27,15 +27,34 @@ def test_training_crops_come_from_the_resized_images(tmp_path):
     assert crops.shape == (4, 64, 64, 3) and spans.min() > 100
 
 
-def test_every_experiment_is_in_the_run_order():
-    assert [e.name for e in experiments()] == [name for name in RUN_ORDER if name != "classify"]
+def test_the_experiments_table_is_the_run_order_and_each_run_comes_after_what_it_needs():
+    table = experiments()
+    names = [e.name for e in table]
+    assert len(set(names)) == len(names) and {e.group for e in table} == set(GROUPS)
+    for index, experiment in enumerate(table):
+        assert set(experiment.needs) <= set(names[:index]), experiment.name
+    # Three seeds of each Fig. 6 net at full length, and at least 20 ablation runs of two seeds each.
+    for net in ("dsc", "plain", "dsc-text"):
+        seeds = [e for e in table if e.name in (net, f"{net}-seed1", f"{net}-seed2")]
+        assert len(seeds) == 3 and all(e.length == "full" for e in seeds)
+    ablation = [e for e in table if e.group == "ablation"]
+    assert len(ablation) >= 20 and {dict(e.changes)["seed"] for e in ablation} == {0, 1}
+    assert any(dict(e.changes).get("init_stddev") == 0.1 for e in ablation)
+
+
+def test_choosing_a_run_brings_the_runs_it_needs_in_table_order():
+    chosen = [e.name for e in choose(only=("controls/perceptual-largest-lr",))]
+    assert chosen[0] == "classify/truncnormal" and chosen[-1] == "controls/perceptual-largest-lr"
+    assert sum("perceptual-sweep" in name for name in chosen) == 4
+    assert [e.name for e in choose(groups=("seeds",))] == ["dsc-seed1", "plain-seed1", "dsc-text-seed1",
+                                                           "dsc-seed2", "plain-seed2", "dsc-text-seed2"]
 
 
 @pytest.mark.slow
 def test_reproduce_runs_everything_then_resumes_without_retraining(tmp_path, capsys):
     out = tmp_path / "repro"
-    args = ["reproduce", "--data", "sample", "--steps", "8", "--seed-steps", "4", "--perceptual-steps", "4",
-            "--classifier-steps", "4", "--out", str(out)]
+    args = ["reproduce", "--data", "sample", "--steps", "8", "--perceptual-steps", "4", "--classifier-steps", "4",
+            "--groups", "paper", "--out", str(out)]
     assert main(args + ["--only", "dsc"]) == 0
     assert (out / "dsc" / "model.keras").exists() and not (out / "plain").exists()
     dsc = json.loads((out / "dsc" / "config.json").read_text())["config"]
@@ -44,16 +63,16 @@ def test_reproduce_runs_everything_then_resumes_without_retraining(tmp_path, cap
     printed = capsys.readouterr().out
     assert "== dsc: finished earlier" in printed and "== plain (" in printed
     configs = {name: json.loads((out / name / "config.json").read_text())["config"]
-               for name in ("plain", "dsc-text", "dsc-seed1", "plain-seed1", "perceptual")}
+               for name in ("plain", "dsc-text", "perceptual")}
     assert configs["dsc-text"]["gate_reading"] == "text"
-    assert configs["dsc-seed1"]["seed"] == 1 and configs["dsc-seed1"]["steps"] == 4
+    assert not (out / "dsc-seed1").exists()  # another group
     assert configs["perceptual"]["loss"] == "perceptual" and configs["perceptual"]["model"] == "plain"
     assert configs["perceptual"]["perceptual_classifier"] == str(out / "classify" / "truncnormal")
     for label in ("truncnormal", "pretrained"):
         assert (out / "classify" / label / "classifier.keras").exists()
     report = (out / "report.md").read_text()
     mean, steps, _ = mse_tail(out / "plain")
-    assert "| plain | " in report and f"| {mean:,.0f} | ~15,000 |" in report and steps == 8
+    assert f"| plain | 0 | 8 | {mean:,.0f} |" in report and steps == 8
     for figure in ("fig04", "fig05", "fig06", "fig07", "fig09", "fig10", "fig11", "mse_all_runs", "denoised_by_each_run"):
         assert (out / "figures" / f"{figure}.png").exists()
     modified = (out / "dsc" / "model.keras").stat().st_mtime_ns
