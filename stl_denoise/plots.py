@@ -41,9 +41,21 @@ def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration
     return drawn
 
 
+def run_label(run_dir, name):
+    """``name`` with the run's gate reading (DSC runs) and seed, from its config.json."""
+    from stl_denoise.runs import load_run
+
+    config = load_run(run_dir).config
+    reading = {"equations": "equations' gates", "text": "prose's gates"}
+    details = ([reading.get(config.gate_reading, config.gate_reading)] if config.model == "dsc" else []) + \
+        [f"seed {config.seed}"]
+    return f"{name} ({', '.join(details)})"
+
+
 def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0):
-    """Fig. 6: MSE vs iteration, DSC (blue) against plain (red)."""
-    runs = [("DSC", dsc_run, "tab:blue"), ("plain 10-layer", plain_run, "tab:red")]
+    """Fig. 6: MSE vs iteration, DSC (blue) against plain (red); the legend names gate reading and seed."""
+    runs = [(run_label(dsc_run, "DSC"), dsc_run, "tab:blue"),
+            (run_label(plain_run, "plain 10-layer") if plain_run is not None else None, plain_run, "tab:red")]
     curves = run_curves([run for run in runs if run[1] is not None], "mse")
     title = "MSE vs iteration (Fig. 6)" + (f", first {skip_first} iterations omitted" if skip_first else "")
     return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first)

@@ -58,7 +58,9 @@ def test_plotted_curves_equal_the_logged_metrics(tiny_runs, drawn):
     assert drawn["fig05"]["drawn"][0][1:] == column(tiny_runs / "perceptual", "mse")
     (dsc_label, *dsc), (plain_label, *plain) = drawn["fig06"]["drawn"]
     omitted = 2  # Fig. 6 drops the first 10% of a 20-step run
-    assert dsc_label == "DSC" and dsc == [c[omitted:] for c in column(tiny_runs / "dsc", "mse")]
+    # The legend says which gate reading and seed the DSC curve is.
+    assert dsc_label == "DSC (equations' gates, seed 0)" and plain_label == "plain 10-layer (seed 0)"
+    assert dsc == [c[omitted:] for c in column(tiny_runs / "dsc", "mse")]
     assert plain == [c[omitted:] for c in column(tiny_runs / "plain", "mse")]
     pretrained_ce, truncnormal_ce = drawn["fig10"]["drawn"]
     assert tuple(pretrained_ce[1:]) == column(classify / "pretrained", "cross_entropy")
