@@ -133,6 +133,61 @@ def ablation_table(records, steps=2_000):
     return "\n".join(lines)
 
 
+NEAR = 0.25  # "near" a level: within 25% of it
+
+
+def black_mse(records):
+    """The all-black output's MSE on the held-out photos (the scale of the paper's ~15,000), or None."""
+    for net in FIG6_NETS:
+        heldout = read_heldout(_seed_run(records, net, 0)) or read_heldout(_seed_run(records, net, 1))
+        if heldout:
+            return heldout["mean_black_mse"]
+    return None
+
+
+def _seed_means(runs, steps=None):
+    finals = []
+    for run in runs:
+        if diverged_at(run) is not None:
+            finals.append(math.nan)
+        elif _has_metrics(run):
+            finals.append(mse_tail(run, steps=steps)[0])
+    return finals
+
+
+def paper_match_table(records, steps=2_000):
+    """Which setting puts the plain net near the all-black MSE and the DSC net near half of it (the paper's pair)."""
+    black = black_mse(records)
+    if black is None:
+        return "(no held-out scores yet: the all-black level is measured on the held-out photos)"
+    lines = [f"| setting | plain: mean of seeds / all-black ({black:,.0f}) | DSC (equations): mean of seeds / all-black | "
+             f"plain near all-black and DSC near half (±{NEAR:.0%})? |",
+             "| --- | ---: | ---: | --- |"]
+    settings = [("faithful (first 2,000 iterations of the full runs)",
+                 {net: [_seed_run(records, net, s) for s in ABLATION_SEEDS] for net in ABLATION_NETS})]
+    settings += [(tag, {net: [Path(records) / f"ablation/{net}-{tag}-seed{s}" for s in ABLATION_SEEDS]
+                        for net in ABLATION_NETS}) for tag in ABLATION]
+    for label, runs in settings:
+        cells, ratios = [], {}
+        for net in ABLATION_NETS:
+            finals = _seed_means(runs[net], steps if label.startswith("faithful") else None)
+            if not finals:
+                cells.append("not run")
+                continue
+            if any(math.isnan(f) for f in finals):
+                cells.append(f"NaN in {sum(math.isnan(f) for f in finals)} of {len(finals)}")
+                continue
+            ratios[net] = statistics.fmean(finals) / black
+            cells.append(f"{ratios[net]:.2f}")
+        match = "—"
+        if len(ratios) == 2:
+            plain_ok = abs(ratios["plain"] - 1.0) <= NEAR
+            dsc_ok = abs(ratios["dsc"] / 0.5 - 1.0) <= NEAR
+            match = "**yes**" if plain_ok and dsc_ok else f"no (plain {'yes' if plain_ok else 'no'}, DSC {'yes' if dsc_ok else 'no'})"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {match} |")
+    return "\n".join(lines)
+
+
 def _block_means(run, column, block=PERCEPTUAL_BLOCK):
     rows = read_metrics(run)
     values = [float(r[column]) for r in rows]
@@ -220,6 +275,7 @@ TABLES = {
     "seed-summary": seed_summary_table,
     "scale": scale_table,
     "ablation": ablation_table,
+    "paper-match": paper_match_table,
     "controls": controls_table,
     "classifier": classifier_table,
     "time": time_table,
