@@ -498,6 +498,7 @@ def cmd_denoise(args):
         model, args.inputs, args.out, args.tile, args.margin, report=_say,
         warn=lambda line: _say(f"stl-denoise: error: {line}", sys.stderr),
         note=lambda line: _say(f"stl-denoise: skipped {line}", sys.stderr), self_ensemble=args.self_ensemble,
+        progress_stream=sys.stderr,
     )
     _say(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
     return 1 if errors else 0
