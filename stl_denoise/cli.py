@@ -217,7 +217,8 @@ def cmd_demo(args):
     from stl_denoise.figures import FIGURES, draw_figures
 
     results = draw_figures([runs["dsc"][0], runs["plain"][0]], f"{args.out}/figures")
-    print(f"wrote {', '.join(f for f in FIGURES if 'skipped' not in results[f])} to {args.out}/figures")
+    print(f"wrote {', '.join(f for f in FIGURES if 'skipped' not in results[f])} to {args.out}/figures "
+          f"({args.out}/figures/figures.md says what each shows)")
 
 
 def cmd_download_stl10(args):
