@@ -306,8 +306,8 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
         results["fig11"] = results["fig10"]
     for figure in FIGURES:
         if "skipped" not in results[figure]:
-            results[figure]["notes"] = [f"Made by {figure_notes.describe_settings(run)}"
-                                        for run in results[figure]["runs"] if run is not None] + results[figure]["notes"]
+            made_by = [f"Made by {figure_notes.describe_settings(run)}" for run in results[figure]["runs"] if run]
+            results[figure]["notes"] = made_by + results[figure]["notes"]
     for figure in FIGURES:
         if "skipped" in results[figure]:
             report(f"skipping {figure}: {results[figure]['skipped']}")

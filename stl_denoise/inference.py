@@ -80,7 +80,10 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     image = np.asarray(image)
     total = np.zeros(image.shape, np.float32)
     for index in range(8):
-        passes = None if progress is None else lambda done, tiles, index=index: progress(index * tiles + done, 8 * tiles)
+        def counted(done, tiles, index=index):  # the 8 passes as one count
+            progress(index * tiles + done, 8 * tiles)
+
+        passes = None if progress is None else counted
         total += undo_dihedral(_denoise_rgb_once(model, dihedral(image, index), tile, margin, scale, passes), index)
     total /= 8.0
     return total

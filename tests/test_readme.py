@@ -54,7 +54,8 @@ def calls(tmp_path_factory):
     (work / ".venv" / "bin" / "activate").write_text("")
     for program in RECORDED:
         recorder = fake_bin / program
-        recorder.write_text(f"#!/bin/sh\nprintf '%s{FIELD}' {program} \"$@\" >> \"$RECORD\"\nprintf '{CALL}' >> \"$RECORD\"\n")
+        recorder.write_text(f"#!/bin/sh\nprintf '%s{FIELD}' {program} \"$@\" >> \"$RECORD\"\n"
+                            f"printf '{CALL}' >> \"$RECORD\"\n")
         recorder.chmod(0o755)
     found = []
     for line, code in bash_blocks(README.read_text(encoding="utf-8")):
@@ -102,11 +103,16 @@ def test_every_stl_denoise_line_parses(calls):
             pytest.fail(f"README.md:{line}: `stl-denoise {shlex.join(argv)}` does not parse (exit {error.code})")
 
 
+def make_dry_run(*args):
+    return subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), *args], capture_output=True,
+                          text=True, timeout=60)
+
+
 def test_every_make_line_passes_a_dry_run(calls):
     lines = [(line, args) for line, program, args in calls["calls"] if program == "make"]
     assert {"install", "test", "demo", "notebook", "figures"} <= {args[0] for _, args in lines if args}
     for line, args in lines:
-        dry = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), *args], capture_output=True, text=True, timeout=60)
+        dry = make_dry_run(*args)
         assert dry.returncode == 0, f"README.md:{line}: `make {shlex.join(args)}`: {dry.stderr.strip()}"
 
 
@@ -200,10 +206,8 @@ def test_make_install_leaves_out_the_test_tools():
     assert {"pytest", "hypothesis", "bm3d", "tf2onnx", "onnxruntime"} <= tests
     assert not user & {"pytest", "hypothesis", "bm3d", "tf2onnx", "onnxruntime"}
     assert {"notebook", "nbconvert", "tensorflow"} <= user
-    dry = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "install", "PYTHON=python"], capture_output=True, text=True)
-    assert dry.stdout.strip().splitlines()[-1] == "python -m pip install -e '.[notebook]'"
-    assert "pip install -e '.[test]'" in subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "test"], capture_output=True,
-                                                         text=True).stdout
+    assert make_dry_run("install", "PYTHON=python").stdout.strip() == "python -m pip install -e '.[notebook]'"
+    assert "pip install -e '.[test]'" in make_dry_run("test").stdout
     ci = (REPO / ".ci" / "run").read_text()
     assert "make install\nmake test" in ci  # CI runs the README's two commands
 
