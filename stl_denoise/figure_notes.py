@@ -59,7 +59,8 @@ def describe_settings(run_dir):
         if config.model == "dsc":
             kind += f", {READINGS[config.gate_reading]}"
     key = KEY_SETTINGS[record.kind]
-    names = [name for name in key if not (name == "gate_reading" and getattr(config, "model", None) != "dsc")]
+    names = ["preset"] if getattr(config, "preset", "faithful") != "faithful" else []  # the defaults compared with
+    names += [name for name in key if not (name == "gate_reading" and getattr(config, "model", None) != "dsc")]
     names += [f.name for f in dataclasses.fields(config) if f.name not in key and f.name not in SHOWN_ELSEWHERE
               and getattr(config, f.name) != getattr(defaults, f.name)]
     flags = " ".join(_flag_text(name, getattr(config, name)) for name in names if getattr(config, name) is not None)
