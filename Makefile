@@ -1,4 +1,5 @@
-# Every target is one CLI call; override variables on the command line:
+# Every target is one CLI call (demo, test and notebook first install what they need);
+# override variables on the command line:
 #   make train-dsc DATA=sample STEPS=500 OUT=runs/my-dsc
 PYTHON ?= python
 CLI    ?= $(PYTHON) -m stl_denoise
@@ -8,15 +9,31 @@ SEED   ?= 0
 RUNS   ?= runs
 ARGS   ?=
 
-.PHONY: install test train-dsc train-plain stl10 demo bench gpu-check
-.PHONY: pretrain-classify train-perceptual figures
-.PHONY: install test train-dsc train-plain stl10 demo bench train-modern reproduce train-blind-mixed
+.PHONY: install test notebook notebook-run train-dsc train-plain stl10 demo bench gpu-check
+.PHONY: pretrain-classify train-perceptual figures train-modern reproduce train-blind-mixed
 
+# pip install -e '.[EXTRA]' unless this Python already has the package and the extra (setup.cfg's
+# lists, versions included): the first `make test` installs the test tools, later ones run offline.
+ensure_installed = $(PYTHON) tools/installed.py $(1) || $(PYTHON) -m pip install -e '.$(if $(1),[$(1)])'
+
+# What a user needs: denoise, evaluate, train, figures and the notebook.  The test tools (pytest,
+# hypothesis, the non-commercial bm3d, tf2onnx...) come with `make test` only.
 install:
-	$(PYTHON) -m pip install -e '.[test]'
+	$(PYTHON) -m pip install -e '.[notebook]'
 
 test:
+	$(call ensure_installed,test)
 	$(PYTHON) -m pytest -q
+
+# The walkthrough of the paper's §5 in Jupyter, reading the runs under RUNS (README, "Figures").
+notebook:
+	$(call ensure_installed,notebook)
+	STL_DENOISE_RUNS=$(abspath $(RUNS)) $(PYTHON) -m jupyter notebook notebooks/walkthrough.ipynb $(ARGS)
+
+# The same notebook run headless into $(RUNS)/notebook/walkthrough.ipynb (the committed copy stays clean).
+notebook-run:
+	$(call ensure_installed,notebook)
+	STL_DENOISE_RUNS=$(abspath $(RUNS)) $(PYTHON) -m jupyter nbconvert --to notebook --execute notebooks/walkthrough.ipynb --output-dir $(RUNS)/notebook $(ARGS)
 
 # Paper §4.2: 100,000 STL-10 images, batch 10, 10,000 SGD iterations.
 train-dsc:
@@ -30,6 +47,7 @@ stl10:
 
 # Offline: DSC and plain on the bundled photographs, then a Fig. 6-style plot.
 demo:
+	$(call ensure_installed,)
 	$(CLI) demo --steps $(or $(DEMO_STEPS),300) --seed $(SEED) --out $(RUNS)/demo $(ARGS)
 
 # Speed, memory and distance from the hardware; writes benchmarks/results.json.

@@ -217,7 +217,8 @@ def cmd_demo(args):
     from stl_denoise.figures import FIGURES, draw_figures
 
     results = draw_figures([runs["dsc"][0], runs["plain"][0]], f"{args.out}/figures")
-    print(f"wrote {', '.join(f for f in FIGURES if 'skipped' not in results[f])} to {args.out}/figures")
+    print(f"wrote {', '.join(f for f in FIGURES if 'skipped' not in results[f])} to {args.out}/figures "
+          f"({args.out}/figures/figures.md says what each shows)")
 
 
 def cmd_download_stl10(args):
@@ -524,6 +525,7 @@ def cmd_denoise(args):
         model, args.inputs, args.out, args.tile, args.margin, report=_say,
         warn=lambda line: _say(f"stl-denoise: error: {line}", sys.stderr),
         note=lambda line: _say(f"stl-denoise: skipped {line}", sys.stderr), self_ensemble=args.self_ensemble,
+        progress_stream=sys.stderr,
     )
     _say(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
     return 1 if errors else 0

@@ -10,11 +10,57 @@ never an input, never a file in an input's own folder, never a stranger's.
 
 import errno
 import os
+import time
 from pathlib import Path
 
 from stl_denoise.data import IMAGE_SUFFIXES, scan_folder
 from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
+
+
+PROGRESS_AFTER = 3.0  # seconds into one image before its tiles are counted on the terminal
+
+
+class TileProgress:
+    """``NAME: tile 12/48`` on one terminal line while a slow image is denoised.
+
+    Shown only when ``stream`` is a terminal and the image has taken more than
+    ``after`` seconds, and wiped when the image is done, so that the per-file
+    lines read the same with or without it (and pipes and logs never see it).
+    """
+
+    def __init__(self, stream, after=None, clock=time.monotonic):
+        try:
+            terminal = stream is not None and stream.isatty()
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            terminal = False
+        self.stream, self.clock = stream if terminal else None, clock
+        self.after = PROGRESS_AFTER if after is None else after
+        self.name, self.started, self.shown = "", 0.0, False
+
+    def start(self, name):
+        from stl_denoise.errors import printable
+
+        text = printable(str(name))
+        self.name = text if len(text) <= 60 else "..." + text[-57:]  # one line on a narrow terminal
+        self.started, self.shown = self.clock(), False
+
+    def __call__(self, done, total):
+        if self.stream is not None and self.clock() - self.started >= self.after:
+            self._write(f"\r{self.name}: tile {done}/{total}\033[K")
+            self.shown = True
+
+    def finish(self):
+        if self.shown:
+            self._write("\r\033[K")
+            self.shown = False
+
+    def _write(self, text):
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the terminal went away: the work goes on without it
+            self.stream = None
 
 
 def _real(path):
@@ -83,22 +129,27 @@ def plan(inputs, out_dir, note=print):
 
 
 def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print,
-                  self_ensemble=False, note=print):
+                  self_ensemble=False, note=print, progress_stream=None):
     """Denoise every input; returns (number written, list of error lines).
 
     ``report`` gets a line per file written, ``warn`` one per failure,
-    ``note`` one per folder entry skipped.
+    ``note`` one per folder entry skipped; ``progress_stream`` (a terminal)
+    shows the tiles done within an image that takes more than a few seconds.
     """
     errors = []
     written = 0
+    progress = TileProgress(progress_stream)
     for source, target, error in plan(inputs, out_dir, note):
         if error is None:
             try:
                 picture = read_picture(source)
+                progress.start(source)
                 try:
-                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble)
+                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble, progress)
                 except ValueError as problem:
                     raise ImageFileError(f"{source}: {problem}") from None
+                finally:
+                    progress.finish()
                 write_png(target, denoised, picture.icc_profile, picture.exif)
             except ImageFileError as problem:
                 error = str(problem)

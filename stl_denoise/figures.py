@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stl_denoise import plots
+from stl_denoise import figure_notes, plots
 from stl_denoise.errors import UserError
 from stl_denoise.io import write_text
 from stl_denoise.noise import add_noise
@@ -163,7 +163,7 @@ def denoising_row(denoiser, clean, sigma, salt_pepper, seed=0, box=None):
             "denoised": np.asarray(denoiser(noisy))[0], "clean": clean}
 
 
-def plot_row(row, out_path, title):
+def plot_row(row, out_path, title, caption=None):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 4, figsize=(10, 3))
@@ -175,6 +175,7 @@ def plot_row(row, out_path, title):
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle(title)
+    plots.add_caption(figure, caption)
     plots.save_figure(figure, out_path)
     return row
 
@@ -228,7 +229,10 @@ def _accuracy_figure(runs, out_path, title):
 
 
 def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=print):
-    """Write fig04.png..fig11.png and figures.md; returns {figure: {"path", "runs", "drawn"} | {"skipped"}}."""
+    """Write fig04.png..fig11.png and figures.md; returns {figure: {"runs", "drawn", "notes"} | {"skipped"}}.
+
+    ``notes`` (``figure_notes``): what the viewer sees and why, measured on the figure's runs.
+    """
     out_dir = Path(out_dir)
     runs = discover_runs(paths, report)
     results = {}
@@ -243,15 +247,20 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
     pretrained = ("denoiser-pretrained", runs.get("pretrained"), "tab:blue")
     if need("fig04", "truncnormal"):
         results["fig04"] = {"runs": [runs["truncnormal"]], "drawn": _accuracy_figure(
-            [truncnormal], out_dir / "fig04.png", "Fig. 4: accuracy, truncated-normal initialisation")}
+            [truncnormal], out_dir / "fig04.png", "Fig. 4: accuracy, truncated-normal initialisation"),
+            "notes": figure_notes.classifier_notes([runs["truncnormal"]])}
     if need("fig05", "perceptual"):
         results["fig05"] = {"runs": [runs["perceptual"]], "drawn": plots.plot_curves(
             plots.run_curves([("perceptual-loss training", runs["perceptual"], "tab:purple")], "mse"), out_dir / "fig05.png",
-            "Fig. 5: pixel MSE while training with the perceptual loss", "MSE (0-255 scale)")}
+            "Fig. 5: pixel MSE while training with the perceptual loss", "MSE (0-255 scale)"),
+            "notes": [note for note in (figure_notes.short_run_note(runs["perceptual"]),) if note]}
     if need("fig06", "dsc"):
         skip = fig06_skip(runs["dsc"], skip_first)
+        notes = figure_notes.fig06_notes(runs["dsc"], runs.get("plain"), out_dir)
         results["fig06"] = {"runs": [runs["dsc"], runs.get("plain")], "note": f"first {skip} iterations omitted",
-                            "drawn": plots.plot_mse_comparison(runs["dsc"], runs.get("plain"), out_dir / "fig06.png", skip)}
+                            "notes": notes, "drawn": plots.plot_mse_comparison(
+                                runs["dsc"], runs.get("plain"), out_dir / "fig06.png", skip,
+                                caption=figure_notes.caption(notes))}
     chosen = None
     if need("fig07", "dsc"):
         record = load_run(runs["dsc"])
@@ -276,8 +285,11 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
                                                        ("noised", "noised", "noised inside a box only")):
             row = denoising_row(denoiser, clean, config.sigma, config.salt_pepper, seed, box)
             number = int(figure[3:])
-            results[figure] = {"runs": [runs["dsc"]], "note": caption, "drawn": plot_row(
-                row, out_dir / f"{figure}.png", f"Fig. {number}: {caption}, {what} (DSC denoiser)")}
+            notes = [note for note in (figure_notes.short_run_note(runs["dsc"]),) if note]
+            notes += figure_notes.denoising_notes(row, runs["dsc"], runs.get("plain"), out_dir)
+            results[figure] = {"runs": [runs["dsc"]], "note": caption, "notes": notes, "drawn": plot_row(
+                row, out_dir / f"{figure}.png", f"Fig. {number}: {caption}, {what} (DSC denoiser)",
+                figure_notes.caption(notes))}
     else:
         for figure in ("fig08", "fig09"):
             results[figure] = results["fig07"]
@@ -286,14 +298,21 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
         drawn = plots.plot_curves(plots.run_curves(curves, "cross_entropy"), out_dir / "fig10.png",
                                   "Fig. 10: cross-entropy, DSC-pretrained vs truncated-normal initialisation",
                                   "cross-entropy (training batch)")
-        results["fig10"] = {"runs": [r for _, r, _ in curves], "drawn": drawn}
-        results["fig11"] = {"runs": [r for _, r, _ in curves], "drawn": _accuracy_figure(
+        notes = figure_notes.classifier_notes([r for _, r, _ in curves])
+        results["fig10"] = {"runs": [r for _, r, _ in curves], "drawn": drawn, "notes": notes}
+        results["fig11"] = {"runs": [r for _, r, _ in curves], "notes": notes, "drawn": _accuracy_figure(
             curves, out_dir / "fig11.png", "Fig. 11: accuracy, DSC-pretrained vs truncated-normal initialisation")}
     else:
         results["fig11"] = results["fig10"]
     for figure in FIGURES:
+        if "skipped" not in results[figure]:
+            made_by = [f"Made by {figure_notes.describe_settings(run)}" for run in results[figure]["runs"] if run]
+            results[figure]["notes"] = made_by + results[figure]["notes"]
+    for figure in FIGURES:
         if "skipped" in results[figure]:
             report(f"skipping {figure}: {results[figure]['skipped']}")
+        elif figure_notes.caption(results[figure]["notes"]):
+            report(f"note {figure}: {figure_notes.caption(results[figure]['notes'])}")
     write_text(out_dir / "figures.md", figures_markdown(results))
     return results
 
@@ -308,4 +327,9 @@ def figures_markdown(results):
         used = [r for r in result["runs"] if r is not None]
         lines.append(f"| {figure} | {figure}.png | {', '.join(str(r) for r in used)} | "
                      f"{'; '.join(describe_data(r) for r in used)} | {result.get('note', '')} |")
+    for figure in FIGURES:
+        result = results[figure]
+        if "skipped" in result:
+            continue
+        lines += ["", f"## {figure}.png", ""] + [f"- {note}" for note in result["notes"]]
     return "\n".join(lines) + "\n"

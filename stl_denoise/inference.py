@@ -64,7 +64,8 @@ def undo_dihedral(image, index):
     return np.rot90(image, -(index % 4))
 
 
-def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.0, self_ensemble=False):
+def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.0, self_ensemble=False,
+                progress=None):
     """Denoise an HxWx3 image on the 0-255 scale x ``scale``; returns float32 HxWx3 on 0-255 (unclipped).
 
     The image may be of any numeric type: it is converted to float only once,
@@ -72,13 +73,18 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     ``self_ensemble``: average the outputs for the 8 flips/rotations of the
     input, each mapped back (the "+" / x8 geometric ensemble of EDSR, Lim et
     al. 2017, §3.4): 8x the time, typically a few tenths of a dB better.
+    ``progress(done, total)`` is called after each tile (all 8 passes counted).
     """
     if not self_ensemble:
-        return _denoise_rgb_once(model, image, tile, margin, scale)
+        return _denoise_rgb_once(model, image, tile, margin, scale, progress)
     image = np.asarray(image)
     total = np.zeros(image.shape, np.float32)
     for index in range(8):
-        total += undo_dihedral(_denoise_rgb_once(model, dihedral(image, index), tile, margin, scale), index)
+        def counted(done, tiles, index=index):  # the 8 passes as one count
+            progress(index * tiles + done, 8 * tiles)
+
+        passes = None if progress is None else counted
+        total += undo_dihedral(_denoise_rgb_once(model, dihedral(image, index), tile, margin, scale, passes), index)
     total /= 8.0
     return total
 
@@ -107,7 +113,7 @@ def compiled_forward(model):
     return forward
 
 
-def _denoise_rgb_once(model, image, tile, margin, scale):
+def _denoise_rgb_once(model, image, tile, margin, scale, progress=None):
     check_tiling(tile, margin)
     image = np.asarray(image)
     height, width = image.shape[:2]
@@ -119,13 +125,18 @@ def _denoise_rgb_once(model, image, tile, margin, scale):
     if scale != 1.0:
         canvas /= scale
     result = np.empty_like(canvas)
-    for top, keep_top, keep_bottom in tile_spans(canvas_h, tile, margin):
-        for left, keep_left, keep_right in tile_spans(canvas_w, tile, margin):
+    rows, columns = tile_spans(canvas_h, tile, margin), tile_spans(canvas_w, tile, margin)
+    done = 0
+    for top, keep_top, keep_bottom in rows:
+        for left, keep_left, keep_right in columns:
             window = canvas[top : top + tile, left : left + tile]
             denoised = np.asarray(compiled_forward(model)(window[None]))[0]
             result[keep_top:keep_bottom, keep_left:keep_right] = denoised[
                 keep_top - top : keep_bottom - top, keep_left - left : keep_right - left
             ]
+            done += 1
+            if progress is not None:
+                progress(done, len(rows) * len(columns))
     return result[:height, :width]
 
 
@@ -170,14 +181,14 @@ def check_denoiser(model, name):
         raise UserError(f"{name}: not a denoiser: its output holds NaN or infinite values")
 
 
-def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False):
+def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False, progress=None):
     """Denoise an image array as it comes from a file, keeping its layout and type.
 
     Accepts HxW or HxWx1 (grey: denoised as equal R, G, B, averaged back),
     HxWx2 (grey + alpha), HxWx3 (RGB) or HxWx4 (RGBA: alpha kept unchanged);
     uint8, uint16 (scaled to 0-255 and back) or float on the 0-255 scale.
     Integer images come back rounded to their type, float ones as float32;
-    all are clipped to the valid range.
+    all are clipped to the valid range.  ``progress(done, total)``: after each tile.
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
@@ -194,7 +205,7 @@ def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_e
     # In-place arithmetic below: a 24-megapixel float image is 288 MB, and every
     # temporary copy counts against the memory bound (docs/performance.md).
     rgb = np.broadcast_to(colour, colour.shape[:2] + (3,))  # a view: grey stays one plane in memory
-    denoised = denoise_rgb(model, rgb, tile, margin, scale, self_ensemble)
+    denoised = denoise_rgb(model, rgb, tile, margin, scale, self_ensemble, progress)
     # Checked before any cast: NaN would become black pixels (and numpy warnings on stderr).
     if not np.isfinite(denoised).all():
         raise ValueError("the model produced NaN or infinite values for this image")

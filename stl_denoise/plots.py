@@ -23,7 +23,13 @@ def read_curve(run_dir, column):
     return [int(r["step"]) for r in rows], [float(r[column]) for r in rows]
 
 
-def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration"):
+def add_caption(figure, caption):
+    """One line under the figure saying what the viewer should know (figures.md has the rest)."""
+    if caption:
+        figure.supxlabel(caption, fontsize=8, color="tab:red")
+
+
+def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration", caption=None):
     """``curves``: list of (label, steps, values, colour).  Returns what was drawn.
 
     ``skip_first`` drops the first iterations, as Fig. 6 omits its first 1,000
@@ -37,6 +43,7 @@ def plot_curves(curves, out_path, title, ylabel, skip_first=0, xlabel="iteration
     axes.grid(alpha=0.3)
     if len(curves) > 1:
         axes.legend()
+    add_caption(figure, caption)
     save_figure(figure, out_path)
     return drawn
 
@@ -52,13 +59,13 @@ def run_label(run_dir, name):
     return f"{name} ({', '.join(details)})"
 
 
-def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0):
+def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0, caption=None):
     """Fig. 6: MSE vs iteration, DSC (blue) against plain (red); the legend names gate reading and seed."""
     runs = [(run_label(dsc_run, "DSC"), dsc_run, "tab:blue"),
             (run_label(plain_run, "plain 10-layer") if plain_run is not None else None, plain_run, "tab:red")]
     curves = run_curves([run for run in runs if run[1] is not None], "mse")
     title = "MSE vs iteration (Fig. 6)" + (f", first {skip_first} iterations omitted" if skip_first else "")
-    return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first)
+    return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first, caption=caption)
 
 
 def plot_reproduction_curves(runs, out_path, window=100):

@@ -101,3 +101,63 @@ def test_bad_model_and_tiling_are_one_line_errors(tmp_path, capsys):
     assert main(["denoise", str(tmp_path / "a.png"), "--out", str(tmp_path / "file")]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+class FakeTerminal:
+    """A stderr stand-in that says whether it is a terminal and keeps what is written."""
+
+    def __init__(self, terminal):
+        self.terminal, self.text = terminal, ""
+
+    def isatty(self):
+        return self.terminal
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def identity_model(images, training=False):
+    return images
+
+
+def test_tile_progress_waits_a_few_seconds_and_wipes_its_line():
+    from stl_denoise.denoise_files import TileProgress
+
+    now = [0.0]
+    terminal = FakeTerminal(True)
+    progress = TileProgress(terminal, after=3.0, clock=lambda: now[0])
+    progress.start("big.png")
+    progress(1, 4)  # a fast image: nothing
+    now[0] = 3.5
+    progress(2, 4)
+    progress.finish()
+    assert terminal.text == "\rbig.png: tile 2/4\033[K\r\033[K"
+    progress.start("small.png")
+    progress(1, 1)
+    progress.finish()  # too fast to be shown: nothing to wipe either
+    assert terminal.text == "\rbig.png: tile 2/4\033[K\r\033[K"
+
+
+@pytest.mark.parametrize("self_ensemble, passes", [(False, 1), (True, 8)])
+def test_denoise_counts_every_tile_on_a_terminal_only(tmp_path, monkeypatch, self_ensemble, passes):
+    from stl_denoise import denoise_files as module
+    from stl_denoise.inference import tile_spans
+
+    Image.fromarray(sample_images()["astronaut"][:200, :300]).save(tmp_path / "big.png")
+    monkeypatch.setattr(module, "PROGRESS_AFTER", 0.0)
+    terminal, pipe = FakeTerminal(True), FakeTerminal(False)
+    for index, stream in enumerate((terminal, pipe)):
+        written, errors = module.denoise_files(
+            identity_model, [tmp_path / "big.png"], tmp_path / f"out{index}", tile=128, margin=32,
+            report=lambda line: None, self_ensemble=self_ensemble, progress_stream=stream)
+        assert (written, errors) == (1, [])
+    total = len(tile_spans(208, 128, 32)) * len(tile_spans(304, 128, 32)) * passes  # padded to 208x304
+    name = str(tmp_path / "big.png")
+    name = name if len(name) <= 60 else "..." + name[-57:]
+    shown = [line for line in terminal.text.split("\r") if line]
+    assert total > passes
+    assert shown == [f"{name}: tile {done}/{total}\033[K" for done in range(1, total + 1)] + ["\033[K"]
+    assert pipe.text == ""  # not a terminal: nothing, however long it takes

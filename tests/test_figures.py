@@ -116,22 +116,30 @@ def test_missing_runs_are_reported_not_fatal(tiny_runs, tmp_path, capsys):
     assert "skipped: needs a pretrained run" in (tmp_path / "fig" / "figures.md").read_text()
 
 
-def test_notebook_runs_headless_against_the_tiny_runs(tiny_runs, monkeypatch):
+def test_notebook_runs_headless_against_the_tiny_runs(tiny_runs):
+    """The README's headless command (`make notebook-run`), as Make would run it, on the tiny runs."""
+    import subprocess
+    import sys
+
     import nbformat
-    from nbclient import NotebookClient
 
     path = REPO / "notebooks" / "walkthrough.ipynb"
     notebook = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")  # committed clean
-    monkeypatch.setenv("STL_DENOISE_RUNS", str(tiny_runs))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
-    outputs = "".join(str(o.get("text", "")) for cell in notebook.cells for o in cell.get("outputs", []))
-    assert "Traceback" not in outputs
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "notebook-run", f"RUNS={tiny_runs}",
+                          f"PYTHON={sys.executable}"], capture_output=True, text=True, check=True).stdout
+    command = dry.strip().splitlines()[-1]  # the line before only checks that the [notebook] extra is installed
+    assert "nbconvert --to notebook --execute notebooks/walkthrough.ipynb" in command
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    subprocess.run(command, shell=True, cwd=REPO, env=env, check=True, capture_output=True, timeout=600)
+    notebook = nbformat.read(tiny_runs / "notebook" / "walkthrough.ipynb", as_version=4)
+    outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
+    assert "Traceback" not in text and "{}" not in text
     assert (tiny_runs / "notebook-figures" / "fig06.png").exists()
-    images = sum("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
-    assert images >= 8
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 8
+    # each figure is followed by its notes: the runs that made it and what it shows
+    assert text.count("Made by") >= 8 and "Offline stand-in" in text
 
 
 def test_stl10_images_are_chosen_by_class(monkeypatch, tmp_path):
@@ -172,3 +180,77 @@ def test_unfinished_or_unimageable_runs_skip_figs_7_to_9(tiny_runs, tmp_path):
     results = draw_figures([tiny_runs / "dsc"], tmp_path / "fig2", images=("unicorn",), report=messages.append)
     assert "'unicorn' is not a bundled sample" in results["fig09"]["skipped"]
     assert not (tmp_path / "fig2" / "fig07.png").exists()
+
+
+def test_figures_md_names_each_figures_runs_and_settings(tiny_runs, drawn):
+    listing = (tiny_runs / "figures" / "figures.md").read_text()
+    for figure in FIGURES:
+        section = listing.split(f"## {figure}.png")[1].split("\n## ")[0]
+        for run in drawn[figure]["runs"]:
+            if run is not None:
+                assert f"Made by `{run}`" in section, (figure, section)
+    fig07 = listing.split("## fig07.png")[1].split("\n## ")[0]
+    assert "DSC, equations' gate reading" in fig07 and "--crop-size 32" in fig07  # a key and a changed setting
+    assert "ran 20 of the paper's 10,000 iterations" in fig07
+
+
+def copied_run(source, target, mse=None, **settings):
+    """A copy of a run folder, with its MSE curve replaced and some settings changed in its config.json."""
+    import json
+    import shutil
+
+    shutil.copytree(source, target)
+    if mse is not None:
+        (target / "metrics.csv").write_text("step,mse,seconds\n" + "".join(
+            f"{step},{value},0.1\n" for step, value in enumerate(mse, 1)))
+    record = json.loads((target / "config.json").read_text())
+    record["config"].update(settings)
+    (target / "config.json").write_text(json.dumps(record))
+    return target
+
+
+def test_fig06_notes_say_which_net_ends_lower_and_how_to_see_the_other_reading(tiny_runs, tmp_path):
+    from stl_denoise.figure_notes import caption, fig06_notes
+
+    dsc = copied_run(tiny_runs / "dsc", tmp_path / "dsc", mse=[900.0] * 10_000)
+    plain = copied_run(tiny_runs / "plain", tmp_path / "plain", mse=[1000.0] * 9_900 + [300.0] * 100)
+    notes = fig06_notes(dsc, plain, tmp_path / "figures")
+    assert caption(notes) == "DSC ends above plain: mean MSE 900 vs 300 over the last 100 iterations (see figures.md)"
+    assert not any("early training" in note for note in notes)  # 10,000 iterations: the paper's length
+    assert any(f"`stl-denoise train --config {dsc} --gate-reading text --out {dsc}-text` then "
+               f"`stl-denoise figures {dsc}-text {plain} --out {tmp_path / 'figures'}-text`" in note for note in notes)
+    text = copied_run(dsc, tmp_path / "dsc-text", gate_reading="text")
+    notes = fig06_notes(text, plain, tmp_path / "figures")  # DSC still above plain, but not the equations' doing
+    assert caption(notes).startswith("DSC ends above plain") and not any("--gate-reading" in n for n in notes)
+    lower = copied_run(tiny_runs / "dsc", tmp_path / "dsc-lower", mse=[200.0] * 300)
+    notes = fig06_notes(lower, plain, tmp_path / "figures")
+    assert caption(notes) is None
+    assert any(note.startswith("DSC ends below plain (mean MSE of the last 100 iterations: 200 vs 300)")
+               for note in notes)
+    assert any("ran 300 of the paper's 10,000 iterations" in note for note in notes)
+
+
+def test_dead_output_channels_are_named_with_the_colour_left(tiny_runs, tmp_path):
+    from stl_denoise.figure_notes import caption, dead_channels, denoising_notes
+
+    clean = np.random.default_rng(0).uniform(30, 220, (96, 96, 3)).astype("float32")
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 25, clean.shape), 0, 255)
+    red_only = clean * np.array([1.0, 0.0, 0.0], "float32")
+    row = {"noisy": noisy, "denoised": red_only, "clean": clean, "conv1": clean[..., 0]}
+    assert dead_channels(red_only, clean) == {"green": 1.0, "blue": 1.0}
+    notes = denoising_notes(row, tiny_runs / "dsc", tiny_runs / "plain", tmp_path / "fig")
+    assert caption(notes) == ("The Denoised panel is red: the green and blue output channels are dead "
+                              "(see figures.md)")
+    assert any("equations' gate reading" in note and "--gate-reading text" in note for note in notes)
+    assert notes[-1].startswith("Denoised is further from the clean image than the noisy input is")
+    assert dead_channels(np.zeros_like(clean), clean) == {"red": 1.0, "green": 1.0, "blue": 1.0}
+    assert "is black" in caption(denoising_notes(dict(row, denoised=np.zeros_like(clean)), tiny_runs / "dsc", None,
+                                                 tmp_path / "fig"))
+    # a good output: nothing dead, closer to the clean image than the noisy input
+    notes = denoising_notes(dict(row, denoised=clean + 1.0), tiny_runs / "dsc", None, tmp_path / "fig")
+    assert caption(notes) is None and notes == [
+        f"Denoised is closer to the clean image than the noisy input is (MSE 1 vs "
+        f"{np.mean((noisy.astype('float64') - clean) ** 2):,.0f})."]
+    # a photograph that is itself black in a channel is no dead network
+    dark = clean * np.array([1.0, 1.0, 0.0], "float32")
+    assert dead_channels(dark * 1.0, dark) == {}
