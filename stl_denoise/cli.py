@@ -207,6 +207,10 @@ def cmd_demo(args):
         run_dir = f"{args.out}/{model}"
         print(f"== training {model} on {config.data} for {config.steps} steps -> {run_dir}")
         runs[model] = (run_dir, train(config, run_dir))
+    from stl_denoise.distribute import writes_shared_files
+
+    if not writes_shared_files(args.strategy):  # a multi-worker run's other workers: the chief draws
+        return
     plot_path = f"{args.out}/mse_dsc_vs_plain.png"
     # Like Fig. 6, leave out the first tenth: the opening swings (~4e5) flatten the rest.
     plot_mse_comparison(runs["dsc"][0], runs["plain"][0], plot_path, skip_first=args.steps // 10)

@@ -70,6 +70,11 @@ def is_chief(strategy):
     return strategy is None or strategy.extended.should_checkpoint
 
 
+def writes_shared_files(strategy_name):
+    """Whether this process writes what lies beside the run folders (plots, figures): all but non-chief workers."""
+    return strategy_name != "multiworker" or is_chief(make_strategy(strategy_name))
+
+
 def worker_name():
     """This process's task in TF_CONFIG, e.g. ``worker1`` (``local`` without one)."""
     try:
