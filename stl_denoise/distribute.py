@@ -95,6 +95,23 @@ def check_global_batch(strategy, batch_size):
         )
 
 
+def check_same_start(strategy, run_dir, epochs_done):
+    """Every worker must resume from the same backup: the chief's, read from ``run_dir``.
+
+    A worker that cannot see the chief's run folder (``--out`` not on a
+    shared file system) would start from fresh weights beside a chief that
+    restored its backup, and the replicas would silently part.
+    """
+    if not is_multi_worker(strategy):
+        return
+    tf = import_tensorflow()
+    local = strategy.run(lambda: tf.constant([epochs_done], tf.int64))
+    every = [int(value) for value in strategy.gather(local, axis=0).numpy()]
+    if len(set(every)) > 1:
+        raise UserError(f"{run_dir}: the workers see different backups (epochs done: {every}); --out must be one "
+                        "folder that every worker can read (a shared file system), written by the chief only")
+
+
 @contextlib.contextmanager
 def stopped_worker_message(strategy):
     """A multi-worker run whose peer died (killed, preempted) ends with one line and how to resume."""

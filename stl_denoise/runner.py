@@ -24,8 +24,8 @@ import keras
 from stl_denoise import callbacks as cb
 from stl_denoise._quiet import import_tensorflow
 from stl_denoise.config import environment, flag
-from stl_denoise.distribute import (adapt_to_strategy, check_global_batch, is_chief, make_strategy,
-                                    stopped_worker_message, strategy_scope, worker_name)
+from stl_denoise.distribute import (adapt_to_strategy, check_global_batch, check_same_start, is_chief,
+                                    make_strategy, stopped_worker_message, strategy_scope, worker_name)
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.optimizers import optimizer_from_config
@@ -111,6 +111,7 @@ def run(recipe, run_dir, verbose=True, rerun_of=None):
     with writable_run_dir(run_dir, is_chief(strategy)) as out_dir:
         check_run_dir(run_dir, config)  # again, now that no other run can write it
         initial_epoch = restored_epoch(run_dir, config)  # a backup it cannot resume is refused before any write
+        check_same_start(strategy, run_dir, initial_epoch)
         if out_dir != run_dir and (run_dir / METRICS_FILE).exists():  # a worker's summary covers the whole run
             shutil.copyfile(run_dir / METRICS_FILE, out_dir / METRICS_FILE)
         write_json(out_dir / CONFIG_FILE, record)
