@@ -13,6 +13,7 @@ the workers see different crops whose union is the single-process batch.
 """
 
 import contextlib
+import functools
 import json
 import os
 
@@ -22,7 +23,6 @@ from stl_denoise._quiet import import_tensorflow
 from stl_denoise.errors import UserError
 
 STRATEGIES = ("none", "mirrored", "multiworker")
-_MULTI_WORKER = []  # the process's one MultiWorkerMirroredStrategy: collective ops are configured once
 
 
 def replica_devices(tf):
@@ -38,13 +38,13 @@ def make_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=replica_devices(tf))
     if name == "multiworker":
-        if not _MULTI_WORKER:
-            _MULTI_WORKER.append(_multi_worker_strategy(tf))
-        return _MULTI_WORKER[0]
+        return _multi_worker_strategy()
     raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
 
 
-def _multi_worker_strategy(tf):
+@functools.cache  # one per process: its collective ops can be configured only once (demo trains twice)
+def _multi_worker_strategy():
+    tf = import_tensorflow()
     try:
         cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
     except ValueError as error:

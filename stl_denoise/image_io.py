@@ -283,8 +283,9 @@ def _readable_profile(profile, limit, path, note):
     """
     declared = int.from_bytes(profile[:4], "big")  # ICC header: the profile's size in bytes
     if 128 <= declared <= limit:
-        note(f"its ICC colour profile was cut to the {declared:,} bytes its header declares ({len(profile) - declared:,}"
-             f" bytes of padding followed) in {path}: PNG readers such as Pillow refuse profiles over {limit:,} bytes")
+        note(f"its ICC colour profile was cut to the {declared:,} bytes its header declares "
+             f"({len(profile) - declared:,} bytes of padding followed) in {path}: PNG readers such as Pillow "
+             f"refuse profiles over {limit:,} bytes")
         return profile[:declared]
     note(f"its {len(profile):,}-byte ICC colour profile was left out of {path}: PNG readers such as Pillow refuse "
          f"profiles over {limit:,} bytes (the output is untagged, which viewers show as sRGB)")
@@ -307,7 +308,8 @@ def write_png(path, pixels, icc_profile=None, exif=None, note=None):
     if icc_profile and not _icc_fits(icc_profile, channels):
         icc_profile = None
     if icc_profile and len(icc_profile) > PngImagePlugin.MAX_TEXT_CHUNK:
-        icc_profile = _readable_profile(icc_profile, PngImagePlugin.MAX_TEXT_CHUNK, path, note or (lambda line: None))
+        icc_profile = _readable_profile(icc_profile, PngImagePlugin.MAX_TEXT_CHUNK, path,
+                                        note or (lambda line: None))
     with atomic_path(path) as temp:
         if pixels.dtype == np.uint16 and channels > 1:  # Pillow has no 16-bit colour modes
             Path(temp).write_bytes(_encode_16_bit_colour(pixels, icc_profile, exif))

@@ -111,8 +111,11 @@ def ensure_room(path, size, margin=1 << 20):
     """Raise ENOSPC naming ``path`` if its folder's file system has less than ``size`` bytes (and a margin) free."""
     folder = Path(path).parent
     folder.mkdir(parents=True, exist_ok=True)
+    if not hasattr(os, "statvfs"):  # Windows
+        return
     usage = os.statvfs(folder)
-    blocks = usage.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else usage.f_bavail  # root may use the reserve
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    blocks = usage.f_bfree if root else usage.f_bavail  # root may write into the blocks kept for it
     if blocks * usage.f_frsize < size + margin:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
 

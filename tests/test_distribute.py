@@ -114,7 +114,7 @@ def test_two_workers_train_the_denoiser_as_one_process_and_resume_after_a_killed
     chief, other = start_workers(argv, tmp_path, probe=True)
     deadline = time.monotonic() + 300
     while rows(run_dir) < 8 and time.monotonic() < deadline:
-        assert chief.poll() is None and other.poll() is None, (finish(chief, 60)[1][-3000:], finish(other, 60)[1][-3000:])
+        assert chief.poll() is None and other.poll() is None, [finish(w, 60)[1][-3000:] for w in (chief, other)]
         time.sleep(0.05)
     assert rows(run_dir) < 24, "the run ended before a worker could be killed"
     other.send_signal(signal.SIGKILL)
