@@ -62,8 +62,10 @@ def import_tensorflow():
     with silenced_stderr_fd():
         import tensorflow as tf
 
-        # The CPU-feature notice is printed lazily by the first op.
-        tf.constant(0.0) + 1.0
+        # The CPU-feature notice is printed lazily by the first op.  A multi-worker process must
+        # configure its collective ops before the first op, so it runs none here.
+        if not os.environ.get("TF_CONFIG"):
+            tf.constant(0.0) + 1.0
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)

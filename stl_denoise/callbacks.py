@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from stl_denoise.io import atomic_path, write_json
+from stl_denoise.io import atomic_path, naming, save_weights, write_json
 
 
 @keras.saving.register_keras_serializable(package="stl_denoise")
@@ -129,13 +129,19 @@ class MetricsCSV(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
         row = [self.step.of(batch)] + [_format(logs.get(name)) for name in self.columns]
-        self._writer.writerow(row + [f"{now - self._last_time:.4f}"])
+        try:
+            self._writer.writerow(row + [f"{now - self._last_time:.4f}"])
+        except OSError as error:  # a full disk: the message names this file
+            raise naming(error, self.path) from None
         self._last_time = now
 
     def on_epoch_end(self, epoch, logs=None):
         # Durable before the backup of this epoch is written (callback order).
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            raise naming(error, self.path) from None
 
     def on_train_end(self, logs=None):
         if self._file:
@@ -220,19 +226,24 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     written atomically, then ``training_metadata.json`` (also atomic) is
     switched to name it, then the older file is removed: the metadata always
     names a complete file of the epoch it records.
+
+    ``restore_dir``: where to restore from, if not ``backup_dir`` (a
+    multi-worker run's other workers restore the chief's backup and write
+    their own to a scratch folder).
     """
 
-    def __init__(self, backup_dir, steps_per_epoch, nan_stop=None, **kwargs):
+    def __init__(self, backup_dir, steps_per_epoch, nan_stop=None, restore_dir=None, **kwargs):
         super().__init__(backup_dir, **kwargs)
         self.steps_per_epoch = steps_per_epoch
         self.nan_stop = nan_stop
+        self.restore_dir = Path(restore_dir or backup_dir)
 
     def _load_model(self):
-        metadata_path = Path(self._training_metadata_path)
+        metadata_path = self.restore_dir / Path(self._training_metadata_path).name
         if not metadata_path.exists():
             return
         metadata = json.loads(metadata_path.read_text())
-        weights = Path(self.backup_dir) / metadata["weights"]
+        weights = self.restore_dir / metadata["weights"]
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))
@@ -244,8 +255,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         backup_dir = Path(self.backup_dir)
         backup_dir.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{self._current_epoch}.weights.h5"
-        with atomic_path(backup_dir / name) as temp:
-            self.model.save_weights(temp)
+        save_weights(self.model, backup_dir / name)
         # The epoch length is recorded: a backup counts epochs, and only this length turns them into steps.
         write_json(self._training_metadata_path, {"epoch": self._current_epoch, "weights": name,
                                                   "steps_per_epoch": self.steps_per_epoch})

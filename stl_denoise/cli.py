@@ -207,6 +207,10 @@ def cmd_demo(args):
         run_dir = f"{args.out}/{model}"
         print(f"== training {model} on {config.data} for {config.steps} steps -> {run_dir}")
         runs[model] = (run_dir, train(config, run_dir))
+    from stl_denoise.distribute import writes_shared_files
+
+    if not writes_shared_files(args.strategy):  # a multi-worker run's other workers: the chief draws
+        return
     plot_path = f"{args.out}/mse_dsc_vs_plain.png"
     # Like Fig. 6, leave out the first tenth: the opening swings (~4e5) flatten the rest.
     plot_mse_comparison(runs["dsc"][0], runs["plain"][0], plot_path, skip_first=args.steps // 10)
@@ -526,6 +530,7 @@ def cmd_denoise(args):
         warn=lambda line: _say(f"stl-denoise: error: {line}", sys.stderr),
         note=lambda line: _say(f"stl-denoise: skipped {line}", sys.stderr), self_ensemble=args.self_ensemble,
         progress_stream=sys.stderr,
+        remark=lambda line: _say(f"stl-denoise: note: {line}", sys.stderr),
     )
     _say(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
     return 1 if errors else 0
@@ -653,7 +658,10 @@ def build_parser(train_defaults=DEFAULTS, classifier_defaults=None, recorded=Non
 
 
 def main(argv=None):
+    from stl_denoise.errors import Terminated, os_error_line, printing_never_fails, sigterm_stops_like_ctrl_c
+
     argv = sys.argv[1:] if argv is None else argv
+    printing_never_fails(sys.stdout, sys.stderr)
     try:
         parser = build_parser(*defaults_from_argv(argv))
     except UserError as error:
@@ -661,7 +669,8 @@ def main(argv=None):
         return error.exit_code
     args = parser.parse_args(argv)
     try:
-        code = args.func(args)
+        with sigterm_stops_like_ctrl_c():
+            code = args.func(args)
     except UserError as error:
         _say(f"stl-denoise: error: {error}", sys.stderr)
         return error.exit_code
@@ -669,12 +678,12 @@ def main(argv=None):
         _discard(sys.stdout)
         return 1
     except OSError as error:  # a file system refusal no check foresaw: still one line naming the file
-        where = f"{error.filename}: " if error.filename else ""
-        _say(f"stl-denoise: error: {where}{error.strerror or error}", sys.stderr)
+        _say(f"stl-denoise: error: {os_error_line(error)}", sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("stl-denoise: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        stopped = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+        _say(f"stl-denoise: {stopped}; run the same command again to resume", sys.stderr)
+        return getattr(interrupt, "exit_code", 130)
     return code or 0
 
 

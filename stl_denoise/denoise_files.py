@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from stl_denoise.data import IMAGE_SUFFIXES, scan_folder
+from stl_denoise.errors import DISK_FULL_FIX, disk_full, os_error_reason
 from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
 
@@ -129,12 +130,13 @@ def plan(inputs, out_dir, note=print):
 
 
 def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print,
-                  self_ensemble=False, note=print, progress_stream=None):
+                  self_ensemble=False, note=print, remark=print, progress_stream=None):
     """Denoise every input; returns (number written, list of error lines).
 
     ``report`` gets a line per file written, ``warn`` one per failure,
-    ``note`` one per folder entry skipped; ``progress_stream`` (a terminal)
-    shows the tiles done within an image that takes more than a few seconds.
+    ``note`` one per folder entry skipped, ``remark`` one per change to a
+    written file worth knowing (a colour profile left out); ``progress_stream``
+    (a terminal) shows the tiles done within an image that takes more than a few seconds.
     """
     errors = []
     written = 0
@@ -150,11 +152,13 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
                     raise ImageFileError(f"{source}: {problem}") from None
                 finally:
                     progress.finish()
-                write_png(target, denoised, picture.icc_profile, picture.exif)
+                write_png(target, denoised, picture.icc_profile, picture.exif,
+                          note=lambda line, source=source: remark(f"{source}: {line}"))
             except ImageFileError as problem:
                 error = str(problem)
-            except OSError as problem:  # e.g. the output folder is not writable
-                error = f"{source}: cannot write {target} ({problem.strerror or problem})"
+            except OSError as problem:  # e.g. the output folder is not writable, or the disk is full
+                error = f"{source}: cannot write {target} ({os_error_reason(problem)})" + (
+                    f"; {DISK_FULL_FIX}" if disk_full(problem) else "")
             else:
                 written += 1
                 report(f"{source} -> {target}")  # outside the try: a closed stdout is no failure of this file

@@ -20,6 +20,7 @@ Protocol (the usual one for Gaussian denoising benchmarks):
 
 import csv
 import io
+import math
 import os
 import statistics
 import time
@@ -134,6 +135,8 @@ def markdown_table(summary):
         seconds = "—" if row["method"] == NOISY else f"{row['seconds_per_image']:.3g}"
         lines.append(f"| {row['sigma']:g} | {row['salt_pepper']:g} | {row['method']} | {row['psnr']:.2f} | "
                      f"{row['ssim']:.4f} | {seconds} | {row['images']} |")
+    if any(math.isinf(row["psnr"]) for row in summary):
+        lines += ["", "PSNR inf: no error at all (mean squared error 0) on at least one image of the row."]
     return "\n".join(lines) + "\n"
 
 

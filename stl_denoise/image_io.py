@@ -275,11 +275,29 @@ def _icc_fits(profile, channels):
     return space == (b"RGB " if channels >= 3 else b"GRAY")
 
 
-def write_png(path, pixels, icc_profile=None, exif=None):
+def _readable_profile(profile, limit, path, note):
+    """A profile PNG readers will open (Pillow refuses an iCCP chunk inflating past ``limit``), or None.
+
+    A profile followed by padding is cut to the size its header declares;
+    a profile genuinely that large is left out.
+    """
+    declared = int.from_bytes(profile[:4], "big")  # ICC header: the profile's size in bytes
+    if 128 <= declared <= limit:
+        note(f"its ICC colour profile was cut to the {declared:,} bytes its header declares "
+             f"({len(profile) - declared:,} bytes of padding followed) in {path}: PNG readers such as Pillow "
+             f"refuse profiles over {limit:,} bytes")
+        return profile[:declared]
+    note(f"its {len(profile):,}-byte ICC colour profile was left out of {path}: PNG readers such as Pillow refuse "
+         f"profiles over {limit:,} bytes (the output is untagged, which viewers show as sRGB)")
+    return None
+
+
+def write_png(path, pixels, icc_profile=None, exif=None, note=None):
     """Write uint8 or uint16 grey, grey+alpha, RGB or RGBA pixels as a PNG, atomically.
 
-    ``icc_profile`` is kept when it matches the colour space; ``exif`` is
-    written as an eXIf chunk.
+    ``icc_profile`` is kept when it matches the colour space and common
+    readers can open it; ``note`` is told when a profile is dropped for
+    their sake.  ``exif`` is written as an eXIf chunk.
     """
     from PIL import Image, PngImagePlugin
 
@@ -289,6 +307,9 @@ def write_png(path, pixels, icc_profile=None, exif=None):
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if icc_profile and not _icc_fits(icc_profile, channels):
         icc_profile = None
+    if icc_profile and len(icc_profile) > PngImagePlugin.MAX_TEXT_CHUNK:
+        icc_profile = _readable_profile(icc_profile, PngImagePlugin.MAX_TEXT_CHUNK, path,
+                                        note or (lambda line: None))
     with atomic_path(path) as temp:
         if pixels.dtype == np.uint16 and channels > 1:  # Pillow has no 16-bit colour modes
             Path(temp).write_bytes(_encode_16_bit_colour(pixels, icc_profile, exif))

@@ -6,11 +6,15 @@ truncated one.
 
 import codecs
 import contextlib
+import errno
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
@@ -51,9 +55,22 @@ def atomic_path(path):
     try:
         yield temp
         os.replace(temp, path)
+    except OSError as error:
+        raise naming(error, path, temp)
     finally:
         if os.path.exists(temp):
             os.remove(temp)
+
+
+def naming(error, path, temp=None):
+    """``error`` naming ``path`` when it names no file or only ``temp``, the temporary written for it.
+
+    A write that fails for lack of space raises with no file name; the
+    message must name the file being written.
+    """
+    if error.filename is None or (temp is not None and os.fspath(error.filename) == os.fspath(temp)):
+        error.filename = os.fspath(path)
+    return error
 
 
 def _escape_bytes(error):
@@ -82,8 +99,25 @@ def save_model(model, path):
 
 
 def save_weights(model, path):
+    # h5py, failing mid-file for lack of space, leaves its objects broken (multi-line errors, then a
+    # crash at exit): a disk that cannot hold the weights is refused before h5py starts.
+    ensure_room(path, sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize
+                          for v in [*model.weights, *getattr(model.optimizer, "variables", [])]))
     with atomic_path(path) as temp:
         model.save_weights(temp)
+
+
+def ensure_room(path, size, margin=1 << 20):
+    """Raise ENOSPC naming ``path`` if its folder's file system has less than ``size`` bytes (and a margin) free."""
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if not hasattr(os, "statvfs"):  # Windows
+        return
+    usage = os.statvfs(folder)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    blocks = usage.f_bfree if root else usage.f_bavail  # root may write into the blocks kept for it
+    if blocks * usage.f_frsize < size + margin:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
 
 
 @contextlib.contextmanager

@@ -9,9 +9,13 @@ model, its data, loss and metrics, extra callbacks and the summary.
 """
 
 import contextlib
+import hashlib
 import json
 import math
+import os
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,11 +24,13 @@ import keras
 from stl_denoise import callbacks as cb
 from stl_denoise._quiet import import_tensorflow
 from stl_denoise.config import environment, flag
-from stl_denoise.distribute import check_global_batch, make_strategy, strategy_scope
+from stl_denoise.distribute import (adapt_to_strategy, check_global_batch, check_same_start, is_chief,
+                                    make_strategy, stopped_worker_message, strategy_scope, worker_name)
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.optimizers import optimizer_from_config
-from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, changed_settings, check_run_dir, read_metrics
+from stl_denoise.runs import (CONFIG_FILE, METRICS_FILE, changed_settings, check_run_dir, read_metrics,
+                              refuse_if_locked, run_folder_lock)
 
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "checkpoint.keras"
@@ -84,6 +90,9 @@ def run(recipe, run_dir, verbose=True, rerun_of=None):
     config = recipe.config.validate()
     check_run_dir(run_dir, config)
     run_dir = Path(run_dir)
+    if config.strategy != "multiworker":  # the chief locks once its workers have joined
+        refuse_if_locked(run_dir)
+    strategy = make_strategy(config.strategy)  # before any TF op: a multi-worker strategy must come first
     record = {"kind": config.KIND, "config": config.to_dict(), **recipe.prepare(), "environment": environment()}
     if rerun_of is not None:
         record["rerun_of"] = rerun_entry(rerun_of, config, record)
@@ -91,52 +100,80 @@ def run(recipe, run_dir, verbose=True, rerun_of=None):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         import_tensorflow().config.experimental.enable_op_determinism()
-    strategy = make_strategy(config.strategy)
     check_global_batch(strategy, config.batch_size)
     with strategy_scope(strategy), dtype_policy(config.mixed_precision):
         trainer, saved = recipe.build()  # before any file is written: a bad model or init writes nothing
         compile_for_run(trainer, config, *recipe.loss_and_metrics())
+    adapt_to_strategy(trainer, strategy)
     steps_per_epoch, epochs = epoch_plan(config.steps, config.steps_per_epoch)
-    initial_epoch = restored_epoch(run_dir, config)  # a backup it cannot resume is refused before any write
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / CONFIG_FILE, record)
-
-    recipe.start(resumed=initial_epoch > 0)
-    step = cb.GlobalStep(steps_per_epoch, initial_epoch)
-    nan_stop = cb.StopOnNaN(step, metric=recipe.columns[0])
-    # Order matters at epoch ends: metrics are flushed before the backup that
-    # declares their steps done, so a resumed run has no gap.
-    callbacks = [
-        cb.ResetEachBatch(recipe.batch_metrics),
-        cb.EpochTracker(step),
-        cb.StopAtStep(step, config.steps),
-        nan_stop,
-        *recipe.callbacks(step),
-        cb.MetricsCSV(run_dir / METRICS_FILE, step, recipe.columns),
-        # Neither saves weights that went NaN: a resumed run restarts from the last good backup.
-        cb.SavedModelCheckpoint(saved, str(run_dir / CHECKPOINT_FILE), nan_stop=nan_stop),
-        cb.AtomicBackupAndRestore(str(run_dir / BACKUP_DIR), steps_per_epoch, nan_stop=nan_stop,
-                                  delete_checkpoint=False),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=steps_per_epoch),
-    ]
-    if verbose:
-        callbacks.append(cb.ProgressBar(step, config.steps, metric=recipe.columns[0]))
-    started = time.perf_counter()
-    trainer.fit(recipe.dataset(skip_batches=initial_epoch * steps_per_epoch), epochs=epochs,
-                steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False)
-    seconds = time.perf_counter() - started
-    if nan_stop.failed_step is not None:
-        raise TrainingDivergedError(
-            f"{recipe.loss_name} became NaN/inf at step {nan_stop.failed_step} (learning rate "
-            f"{config.learning_rate:g}): retry with a smaller --learning-rate such as {config.learning_rate / 10:g}, "
-            + recipe.divergence_hint()
-        )
-    save_model(saved, run_dir / config.MODEL_FILE)
-    summary = recipe.summarize(read_metrics(run_dir / METRICS_FILE))
-    summary["train_seconds_this_session"] = round(seconds, 2)
-    record["summary"] = summary
-    write_json(run_dir / CONFIG_FILE, record)
+    # Every worker of a multi-worker run does the same writes (Keras needs them all in step), but only
+    # the chief into the run folder; the others into a scratch folder that goes when they end.
+    with writable_run_dir(run_dir, is_chief(strategy)) as out_dir:
+        check_run_dir(run_dir, config)  # again, now that no other run can write it
+        initial_epoch = restored_epoch(run_dir, config)  # a backup it cannot resume is refused before any write
+        check_same_start(strategy, run_dir, initial_epoch)
+        if out_dir != run_dir and (run_dir / METRICS_FILE).exists():  # a worker's summary covers the whole run
+            shutil.copyfile(run_dir / METRICS_FILE, out_dir / METRICS_FILE)
+        write_json(out_dir / CONFIG_FILE, record)
+        recipe.start(resumed=initial_epoch > 0)
+        step = cb.GlobalStep(steps_per_epoch, initial_epoch)
+        nan_stop = cb.StopOnNaN(step, metric=recipe.columns[0])
+        # Order matters at epoch ends: metrics are flushed before the backup that
+        # declares their steps done, so a resumed run has no gap.
+        callbacks = [
+            cb.ResetEachBatch(recipe.batch_metrics),
+            cb.EpochTracker(step),
+            cb.StopAtStep(step, config.steps),
+            nan_stop,
+            *recipe.callbacks(step),
+            cb.MetricsCSV(out_dir / METRICS_FILE, step, recipe.columns),
+            # Neither saves weights that went NaN: a resumed run restarts from the last good backup.
+            cb.SavedModelCheckpoint(saved, str(out_dir / CHECKPOINT_FILE), nan_stop=nan_stop),
+            cb.AtomicBackupAndRestore(str(out_dir / BACKUP_DIR), steps_per_epoch, nan_stop=nan_stop,
+                                      restore_dir=str(run_dir / BACKUP_DIR), delete_checkpoint=False),
+            keras.callbacks.TensorBoard(str(out_dir / "tensorboard"), update_freq=steps_per_epoch),
+        ]
+        if verbose and out_dir == run_dir:
+            callbacks.append(cb.ProgressBar(step, config.steps, metric=recipe.columns[0]))
+        started = time.perf_counter()
+        with stopped_worker_message(strategy):
+            trainer.fit(recipe.dataset(skip_batches=initial_epoch * steps_per_epoch), epochs=epochs,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0, shuffle=False)
+        seconds = time.perf_counter() - started
+        if nan_stop.failed_step is not None:
+            raise TrainingDivergedError(
+                f"{recipe.loss_name} became NaN/inf at step {nan_stop.failed_step} (learning rate "
+                f"{config.learning_rate:g}): retry with a smaller --learning-rate such as "
+                f"{config.learning_rate / 10:g}, " + recipe.divergence_hint()
+            )
+        save_model(saved, out_dir / config.MODEL_FILE)
+        summary = recipe.summarize(read_metrics(out_dir / METRICS_FILE))
+        summary["train_seconds_this_session"] = round(seconds, 2)
+        record["summary"] = summary
+        write_json(out_dir / CONFIG_FILE, record)
     return summary
+
+
+@contextlib.contextmanager
+def writable_run_dir(run_dir, chief=True):
+    """The folder this process writes the run into, held for the run's life.
+
+    The chief (every process but a multi-worker run's other workers) writes
+    ``run_dir`` itself, locked against a second writer; another worker writes
+    a scratch folder of its own, emptied at its start and removed at its end.
+    """
+    if chief:
+        with run_folder_lock(run_dir):
+            yield run_dir
+        return
+    run_id = hashlib.sha256(os.fsencode(run_dir.resolve())).hexdigest()[:12]
+    scratch = Path(tempfile.gettempdir()) / f"stl-denoise-{worker_name()}-{run_id}"
+    shutil.rmtree(scratch, ignore_errors=True)  # a killed worker's leftovers
+    scratch.mkdir(parents=True)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def compile_for_run(model, config, loss, metrics):

@@ -10,16 +10,25 @@ and, once finished, the model (``model.keras`` or ``classifier.keras``).
 Figures, ``reproduce``, ``--config`` reruns and resuming all read runs here.
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
+import os
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one writer per folder is then the user's care
+    fcntl = None
 
 from stl_denoise.config import CONFIG_KINDS, TRUNCNORMAL
 from stl_denoise.errors import UserError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
+LOCK_FILE = "run.lock"
 
 
 @dataclasses.dataclass
@@ -121,6 +130,60 @@ def check_run_dir(run_dir, config):
             f"{run_dir}: holds a run with different settings ({', '.join(differing)}); "
             "choose a new --out or delete it"
         )
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir):
+    """Hold ``run_dir`` for one writer: a second run into it is refused with the holder's process id.
+
+    The lock is ``flock`` on ``run.lock`` inside the folder, held while the
+    block runs; the kernel releases it when its process ends however it ends
+    (``kill -9`` included), so a crashed run never blocks the next one.  The
+    file itself stays: removing it would let a waiter lock a file no one else
+    can see any more.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "a+", encoding="ascii")
+    try:
+        _lock(handle, run_dir)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def refuse_if_locked(run_dir):
+    """``run_folder_lock``'s refusal, early: before minutes of loading and building (writes nothing)."""
+    try:
+        with open(Path(run_dir) / LOCK_FILE, encoding="ascii") as handle:
+            _lock(handle, run_dir)  # released when the file closes
+    except FileNotFoundError:
+        pass
+
+
+def _lock(handle, run_dir):
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UserError(f"{run_dir}: another run (process {_lock_holder(handle)}) is writing this run folder; "
+                        "wait for it to end, or choose another --out") from None
+
+
+def _lock_holder(handle, wait=1.0):
+    """The process id the holder wrote into the lock file (it writes it just after locking)."""
+    deadline = time.monotonic() + wait
+    while True:
+        handle.seek(0)
+        text = handle.read().strip()
+        if text.isdigit() or time.monotonic() > deadline:
+            return text if text.isdigit() else "unknown"
+        time.sleep(0.02)
 
 
 def changed_settings(before, after):

@@ -22,6 +22,7 @@ from stl_denoise import labelled
 from stl_denoise import runner
 from stl_denoise.classifier import ENCODER_LAYERS, BatchAccuracy, BatchCrossEntropy, build_classifier
 from stl_denoise.config import TRUNCNORMAL, ClassifierConfig, TrainConfig
+from stl_denoise.distribute import writes_shared_files
 from stl_denoise.errors import UserError
 from stl_denoise.io import file_record
 from stl_denoise.pretrained import load_keras_file
@@ -173,5 +174,6 @@ def pretrain_classify(config: ClassifierConfig, pretrained_run, out_dir, verbose
                   f"{config.steps} steps -> {run_dir}")
         runs[label] = (run_dir, train_classifier(dataclasses.replace(config, init=init), run_dir, verbose))
     plot_path = out_dir / "classify_comparison.png"
-    plot_classifier_comparison(runs["truncnormal"][0], runs["pretrained"][0], plot_path)
+    if writes_shared_files(config.strategy):  # a multi-worker run's other workers leave it to the chief
+        plot_classifier_comparison(runs["truncnormal"][0], runs["pretrained"][0], plot_path)
     return {label: summary for label, (_, summary) in runs.items()}, plot_path

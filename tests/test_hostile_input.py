@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 import tifffile
-from PIL import Image
+from PIL import Image, ImageCms, PngImagePlugin
 
 from stl_denoise import data
 from stl_denoise._quiet import import_tensorflow
@@ -47,6 +47,7 @@ from stl_denoise.errors import DataUnavailableError, printable
 from stl_denoise.image_io import read_image
 from stl_denoise.inference import MIN_SIDE
 
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 COUNTS_PATH = Path(os.environ.get("STL_DENOISE_FUZZ_COUNTS", Path(tempfile.gettempdir()) / "fuzz-counts.json"))
 COUNTS = collections.Counter()
 # Root reads and writes through chmod 000 (the suite runs as root in CI): then a
@@ -79,7 +80,7 @@ FORMATS = [
     (1, "int16", "tif", False),  # signed 16-bit TIFF: refused, named as such
 ]
 MUTATIONS = ["none", "none", "truncate", "corrupt", "png-named-jpg", "text-named-png", "empty", "chmod-000",
-             "symlink", "dangling-symlink", "missing", "bomb-header", "fifo"]
+             "symlink", "dangling-symlink", "missing", "bomb-header", "fifo", "huge-icc"]
 # File names as users have them: long (up to the 255-byte limit), not UTF-8, with control characters.
 NAMES = ["plain", "plain", "long", "not-utf8", "control"]
 
@@ -150,6 +151,15 @@ def hostile_files(draw):
         data, suffix = draw(st.text(min_size=1, max_size=200)).encode(), ".png"
     elif mutation == "empty":
         data = b""
+    elif mutation == "huge-icc":  # an ICC profile past what Pillow reads back from a PNG
+        fmt = draw(st.sampled_from(["jpg", "tif"]))
+        profile = bytearray(SRGB + bytes(draw(st.sampled_from([1_048_577, 1_500_000]))))
+        if draw(st.booleans()):  # its header declares it all (else: padding after a valid profile)
+            profile[:4] = len(profile).to_bytes(4, "big")
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
+            buffer, format={"jpg": "JPEG", "tif": "TIFF"}[fmt], icc_profile=bytes(profile))
+        data, suffix, channels, dtype, readable = buffer.getvalue(), "." + fmt, 3, "uint8", True
     elif mutation == "bomb-header":  # above 2x Pillow's MAX_IMAGE_PIXELS: refused before decoding
         data, suffix = bomb_png(draw(st.integers(20_000, 65_535)), draw(st.integers(20_000, 65_535))), ".png"
     if mutation in ("truncate", "corrupt"):
@@ -241,9 +251,10 @@ def run(argv, closed_pipe=False):
 
 
 def check_clean_stderr(err):
-    """The error lines; every other line must be evaluate's "[i/n] file" progress or a "skipped" note."""
+    """The error lines; every other line must be evaluate's "[i/n] file" progress, a "skipped" or other note."""
     assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if not line.startswith(("[", "stl-denoise: skipped "))]
+    lines = [line for line in err.splitlines()
+             if not line.startswith(("[", "stl-denoise: skipped ", "stl-denoise: note: "))]
     assert all(line.startswith("stl-denoise: error: ") for line in lines), err
     assert all(line.isprintable() for line in err.splitlines()), err  # names escaped: no forged lines
     return lines
@@ -333,8 +344,11 @@ def test_denoise_property(specs, out_kind, closed_pipe, workspace, random_denois
             assert not mine, mine
             assert spec["expect"] is not False and not write_denied, (spec["mutation"], spec["size"])
             with Image.open(target) as image:
-                image.load()
+                image.load()  # opens in Pillow: a profile it would refuse was cut or left out
                 size = (image.height, image.width)
+                if spec["mutation"] == "huge-icc":
+                    assert len(image.info.get("icc_profile", b"")) <= PngImagePlugin.MAX_TEXT_CHUNK
+                    assert any(named(source, line) and "ICC colour profile" in line for line in err.splitlines())
             if spec["mutation"] in ("truncate", "corrupt"):
                 # A flipped header byte can change the declared size (a 1-row TIFF read as 257 rows):
                 # the output must match the input as it decodes, not as it was first written.
