@@ -2,7 +2,7 @@
 
 Every ```bash block is run by bash itself (loops, ``~`` and variables
 expanded as for a user) with ``stl-denoise``, ``make``, ``python``,
-``python3``, ``pip`` and ``jupyter`` replaced by recorders: no other command
+``python3``, ``pip``, ``jupyter`` and ``scontrol`` replaced by recorders: no other command
 may appear.  Each recorded call is then checked: ``stl-denoise`` lines parse
 with the CLI's own parser, ``make`` lines pass ``make -n`` in this checkout,
 ``pip`` names extras that exist.  The cheap ones -- ``denoise``,
@@ -27,7 +27,7 @@ from stl_denoise.pretrained import SHIPPED
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-RECORDED = ("stl-denoise", "make", "python", "python3", "pip", "jupyter")
+RECORDED = ("stl-denoise", "make", "python", "python3", "pip", "jupyter", "scontrol")  # scontrol: the Slurm example
 FIELD, CALL = "\x1f", "\x1e"
 CHEAP = ("denoise", "evaluate", "models")
 
