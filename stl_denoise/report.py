@@ -68,6 +68,24 @@ def seeds_table(records):
     return "\n".join(lines)
 
 
+CURVE_BLOCKS = ((1, 1_000), (1_001, 2_000), (4_001, 5_000), (9_001, 10_000))
+
+
+def curves_table(records):
+    """How each full-length run got there: its first MSE and the mean MSE of four 1,000-iteration blocks."""
+    blocks = " | ".join(f"iterations {a:,}-{b:,}" for a, b in CURVE_BLOCKS)
+    lines = [f"| net | seed | first MSE | {blocks} |", "| --- | ---: | ---: | " + " | ".join("---:" for _ in CURVE_BLOCKS) + " |"]
+    for net in FIG6_NETS:
+        for seed in SEEDS:
+            run = _seed_run(records, net, seed)
+            if not _has_metrics(run):
+                continue
+            mse = [float(r["mse"]) for r in read_metrics(run)]
+            means = [f"{statistics.fmean(mse[a - 1:b]):,.0f}" if len(mse) >= b else "—" for a, b in CURVE_BLOCKS]
+            lines.append(f"| {NET_LABELS[net]} | {seed} | {mse[0]:,.0f} | " + " | ".join(means) + " |")
+    return "\n".join(lines)
+
+
 def seed_summary_table(records):
     """Per net: mean ± sd over seeds of the last-100 MSE, runs with dead channels, the paper's number."""
     lines = ["| net | seeds at 10,000 | mean training MSE, last 100 (mean ± sd over seeds) | "
@@ -279,6 +297,7 @@ def time_table(records):
 TABLES = {
     "seeds": seeds_table,
     "seed-summary": seed_summary_table,
+    "curves": curves_table,
     "scale": scale_table,
     "ablation": ablation_table,
     "paper-match": paper_match_table,
