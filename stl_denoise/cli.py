@@ -126,11 +126,33 @@ def add_modern_arguments(parser, defaults):
              "gets the Gaussian only, the impulse only or both, a third each (default %(default)s)")
     add("--eight-bit-share", type=float, **_setting(defaults, "eight_bit_share"),
         help="share of noisy crops clipped to [0, 255] and rounded, as a saved 8-bit file is (default %(default)g)")
+    add_camera_noise_arguments(parser, defaults)
     add("--data-split", **_setting(defaults, "data_split"),
         help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
     add("--init-from", **_setting(defaults, "init_from"), metavar="MODEL",
         help="fine-tune: start from this denoiser's weights (a shipped name such as dsc-modern-blind, a .keras "
              "file or a run folder) instead of a fresh initialisation; the architecture flags must match it")
+
+
+def add_camera_noise_arguments(parser, defaults):
+    """The camera noise model's settings (``stl_denoise/noise.py``; README, "Real photographs")."""
+    add = parser.add_argument
+    add("--camera-share", type=float, **_setting(defaults, "camera_share"),
+        help="share of crops given a camera's noise (shot + read noise on linear raw values, Bayer demosaic, "
+             "white balance, sRGB curve) instead of the Gaussian/salt-and-pepper noise (default %(default)g)")
+    add("--camera-white-balance", action=argparse.BooleanOptionalAction, **_setting(defaults, "camera_white_balance"),
+        help="camera noise: per-channel levels through white-balance gains (default %(default)s)")
+    add("--camera-bayer", action=argparse.BooleanOptionalAction, **_setting(defaults, "camera_bayer"),
+        help="camera noise: drawn on a Bayer mosaic and spread to neighbours by a bilinear demosaic "
+             "(default %(default)s)")
+    add("--camera-tone-curve", action=argparse.BooleanOptionalAction, **_setting(defaults, "camera_tone_curve"),
+        help="camera noise: added to linear intensities, then the sRGB tone curve (default %(default)s)")
+    add("--jpeg-share", type=float, **_setting(defaults, "jpeg_share"),
+        help="share of noisy crops (any noise) saved as a JPEG (default %(default)g)")
+    add("--jpeg-quality-min", type=int, **_setting(defaults, "jpeg_quality_min"),
+        help="JPEG quality drawn per crop from [min, max] (default %(default)s)")
+    add("--jpeg-quality-max", type=int, **_setting(defaults, "jpeg_quality_max"),
+        help="(default %(default)s)")
 
 
 RERUNNABLE_COMMANDS = ("train", "transfer")
