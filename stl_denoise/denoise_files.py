@@ -83,11 +83,12 @@ def plan(inputs, out_dir, note=print):
 
 
 def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print,
-                  self_ensemble=False, note=print):
+                  self_ensemble=False, note=print, pixel_shuffle=1, refine=False):
     """Denoise every input; returns (number written, list of error lines).
 
     ``report`` gets a line per file written, ``warn`` one per failure,
-    ``note`` one per folder entry skipped.
+    ``note`` one per folder entry skipped.  ``pixel_shuffle``, ``refine``:
+    ``inference.denoise_rgb``'s.
     """
     errors = []
     written = 0
@@ -96,7 +97,8 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
             try:
                 picture = read_picture(source)
                 try:
-                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble)
+                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble, pixel_shuffle,
+                                             refine)
                 except ValueError as problem:
                     raise ImageFileError(f"{source}: {problem}") from None
                 write_png(target, denoised, picture.icc_profile, picture.exif)
