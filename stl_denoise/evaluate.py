@@ -257,14 +257,16 @@ def evaluate_pairs(pairs, models, baseline_names, tile=DEFAULT_TILE, margin=DEFA
     """
     if baseline_sigma not in BASELINE_SIGMAS:
         raise ValueError(f"baseline_sigma must be one of {BASELINE_SIGMAS}, got {baseline_sigma!r}")
+    from stl_denoise.data import image_size
+
     methods = _methods(models, baseline_names, tile, margin, self_ensemble, pixel_shuffle, pd_refine)
     model_names = set(methods) - set(baseline_names)
+    for noisy_path, clean_path in pairs:  # from the headers, before any work: a bad pair stops the run at once
+        _check_same_size(noisy_path, clean_path, image_size(noisy_path), image_size(clean_path))
     rows = []
     for index, (noisy_path, clean_path) in enumerate(pairs):
         noisy, clean = read_rgb(noisy_path), read_rgb(clean_path)
-        if noisy.shape != clean.shape:
-            raise ImageFileError(f"{noisy_path}: {noisy.shape[1]}x{noisy.shape[0]} pixels, but its clean reference "
-                                 f"{clean_path} is {clean.shape[1]}x{clean.shape[0]}")
+        _check_same_size(noisy_path, clean_path, noisy.shape[:2], clean.shape[:2])  # EXIF may turn one of them
         if index == 0:
             _warm_up(models, clean, tile, margin)
         true_sigma, estimated = float(np.std(noisy - clean)), estimate_sigma(noisy)
@@ -279,6 +281,12 @@ def evaluate_pairs(pairs, models, baseline_names, tile=DEFAULT_TILE, margin=DEFA
         if progress:
             progress(f"[{index + 1}/{len(pairs)}] {noisy_path}: noise sigma {true_sigma:.2f}, estimated {estimated:.2f}")
     return rows
+
+
+def _check_same_size(noisy_path, clean_path, noisy_size, clean_size):
+    if tuple(noisy_size) != tuple(clean_size):
+        raise ImageFileError(f"{noisy_path}: {noisy_size[1]}x{noisy_size[0]} pixels, but its clean reference "
+                             f"{clean_path} is {clean_size[1]}x{clean_size[0]}")
 
 
 def summarize_pairs(rows):
