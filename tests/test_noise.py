@@ -299,3 +299,22 @@ def test_real_mixed_preset_and_flags(tmp_path, capsys):
                  "--out", str(tmp_path / "run")]) == 2
     assert "--camera-share must be in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_make_train_real_mixed_is_one_valid_cli_call():
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    from stl_denoise import cli
+
+    root = Path(__file__).resolve().parents[1]
+    printed = subprocess.run(["make", "-n", "-C", str(root), "train-real-mixed", "PYTHON=python", "OUT=x"],
+                             capture_output=True, text=True, check=True).stdout
+    commands = [line for line in printed.splitlines() if "stl_denoise" in line]
+    assert len(commands) == 1
+    argv = shlex.split(commands[0])[3:]  # after "python -m stl_denoise"
+    args = cli.build_parser(*cli.defaults_from_argv(argv)).parse_args(argv)
+    config = cli.config_from_args(args).validate()
+    assert (config.preset, config.init_from, config.data_split) == ("real-mixed", "dsc-blind-mixed", "train")
+    assert config.camera_share == 0.5 and config.jpeg_share == 0.5 and config.warmup_steps > 0
