@@ -480,7 +480,7 @@ def cmd_evaluate(args):
     from stl_denoise.data import list_image_files, split_files
     from stl_denoise.pretrained import load_denoiser
 
-    _check_pixel_shuffle(args.pixel_shuffle)
+    _check_pixel_shuffle(args.pixel_shuffle, args.pd_refine)
     if (args.images is None) == (args.pairs is None):
         raise UserError("give either --images (clean images, synthetic noise) or --pairs (real noisy/clean pairs)")
     if args.limit is not None and args.limit < 1:
@@ -551,10 +551,12 @@ def cmd_evaluate_pairs(args):
     _say(f"wrote {args.out}/summary.md, summary.csv, noise_level.csv, per_image.csv")
 
 
-def _check_pixel_shuffle(stride):
+def _check_pixel_shuffle(stride, refine):
     strides = stride if isinstance(stride, list) else [stride]
     if not all(1 <= s <= 8 for s in strides):
         raise UserError(f"--pixel-shuffle must be in [1, 8], got {' '.join(str(s) for s in strides)}")
+    if refine and not any(s > 1 for s in strides):
+        raise UserError("--pd-refine refines a pixel-shuffled result: add --pixel-shuffle 2 (or more)")
 
 
 def _add_pixel_shuffle_arguments(parser, many):
@@ -574,7 +576,7 @@ def cmd_denoise(args):
     from stl_denoise.pretrained import load_denoiser
 
     _check_tiling(args.tile, args.margin)
-    _check_pixel_shuffle(args.pixel_shuffle)
+    _check_pixel_shuffle(args.pixel_shuffle, args.pd_refine)
     _check_out_folder(args.out)
     model = load_denoiser(args.model)
     written, errors = denoise_files(

@@ -59,3 +59,5 @@ def test_denoise_command_takes_pixel_shuffle(tmp_path, random_denoiser_path, cap
     err = capsys.readouterr().err
     assert "thin.png: image is 20x90: pixel-shuffle stride 2 needs at least 32x32 pixels" in err
     assert main(["denoise", str(tmp_path / "cat.png"), "--pixel-shuffle", "0", "--out", str(out)]) == 2
+    assert main(["denoise", str(tmp_path / "cat.png"), "--pd-refine", "--out", str(out)]) == 2
+    assert "--pd-refine refines a pixel-shuffled result" in capsys.readouterr().err
