@@ -10,7 +10,7 @@ RUNS   ?= runs
 ARGS   ?=
 
 .PHONY: install test notebook notebook-run train-dsc train-plain stl10 demo bench gpu-check
-.PHONY: pretrain-classify train-perceptual figures train-modern reproduce train-blind-mixed
+.PHONY: pretrain-classify train-perceptual figures train-modern reproduce train-blind-mixed train-real-mixed
 
 # pip install -e '.[EXTRA]' unless this Python already has the package and the extra (setup.cfg's
 # lists, versions included): the first `make test` installs the test tools, later ones run offline.
@@ -95,3 +95,9 @@ reproduce:
 # files), CBSD432 minus its validation split.  Model card: stl_denoise/weights/dsc-blind-mixed.md
 train-blind-mixed:
 	$(CLI) train --preset blind-mixed --init-from dsc-modern-blind --learning-rate 5e-4 --warmup-steps 500 --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) --steps $(or $(if $(filter command line,$(origin STEPS)),$(STEPS)),5000) --seed $(SEED) --out $(or $(OUT),$(RUNS)/blind-mixed) $(ARGS)
+
+# Real photographs: the default dsc-blind-mixed fine-tuned with --preset real-mixed (half the crops get
+# the camera noise model of stl_denoise/noise.py, half the blind-mixed noise; half of all crops saved as
+# a JPEG of quality 60-100), CBSD432 minus its validation split.  Resumable: rerun to continue.
+train-real-mixed:
+	$(CLI) train --preset real-mixed --init-from dsc-blind-mixed --learning-rate 3e-4 --warmup-steps 300 --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) --steps $(or $(if $(filter command line,$(origin STEPS)),$(STEPS)),6000) --seed $(SEED) --out $(or $(OUT),$(RUNS)/real-mixed) $(ARGS)

@@ -126,11 +126,33 @@ def add_modern_arguments(parser, defaults):
              "gets the Gaussian only, the impulse only or both, a third each (default %(default)s)")
     add("--eight-bit-share", type=float, **_setting(defaults, "eight_bit_share"),
         help="share of noisy crops clipped to [0, 255] and rounded, as a saved 8-bit file is (default %(default)g)")
+    add_camera_noise_arguments(parser, defaults)
     add("--data-split", **_setting(defaults, "data_split"),
         help="for a folder: all files, or the fixed ~90%% train / ~10%% validation split (default %(default)s)")
     add("--init-from", **_setting(defaults, "init_from"), metavar="MODEL",
         help="fine-tune: start from this denoiser's weights (a shipped name such as dsc-modern-blind, a .keras "
              "file or a run folder) instead of a fresh initialisation; the architecture flags must match it")
+
+
+def add_camera_noise_arguments(parser, defaults):
+    """The camera noise model's settings (``stl_denoise/noise.py``; README, "Real photographs")."""
+    add = parser.add_argument
+    add("--camera-share", type=float, **_setting(defaults, "camera_share"),
+        help="share of crops given a camera's noise (shot + read noise on linear raw values, Bayer demosaic, "
+             "white balance, sRGB curve) instead of the Gaussian/salt-and-pepper noise (default %(default)g)")
+    add("--camera-white-balance", action=argparse.BooleanOptionalAction, **_setting(defaults, "camera_white_balance"),
+        help="camera noise: per-channel levels through white-balance gains (default %(default)s)")
+    add("--camera-bayer", action=argparse.BooleanOptionalAction, **_setting(defaults, "camera_bayer"),
+        help="camera noise: drawn on a Bayer mosaic and spread to neighbours by a bilinear demosaic "
+             "(default %(default)s)")
+    add("--camera-tone-curve", action=argparse.BooleanOptionalAction, **_setting(defaults, "camera_tone_curve"),
+        help="camera noise: added to linear intensities, then the sRGB tone curve (default %(default)s)")
+    add("--jpeg-share", type=float, **_setting(defaults, "jpeg_share"),
+        help="share of noisy crops (any noise) saved as a JPEG (default %(default)g)")
+    add("--jpeg-quality-min", type=int, **_setting(defaults, "jpeg_quality_min"),
+        help="JPEG quality drawn per crop from [min, max] (default %(default)s)")
+    add("--jpeg-quality-max", type=int, **_setting(defaults, "jpeg_quality_max"),
+        help="(default %(default)s)")
 
 
 RERUNNABLE_COMMANDS = ("train", "transfer")
@@ -489,15 +511,25 @@ def cmd_evaluate(args):
     from stl_denoise.data import list_image_files, split_files
     from stl_denoise.pretrained import load_denoiser
 
+    _check_pixel_shuffle(args.pixel_shuffle, args.pd_refine)
+    if (args.images is None) == (args.pairs is None):
+        raise UserError("give either --images (clean images, synthetic noise) or --pairs (real noisy/clean pairs)")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be positive, got {args.limit}")
+    if args.pairs is not None:
+        if args.eight_bit or args.jpeg_quality is not None:
+            raise UserError("--eight-bit and --jpeg-quality make synthetic noisy images; --pairs photos are scored "
+                            "as they come")
+        return cmd_evaluate_pairs(args)
     if not args.images:  # Path("") is the current folder
         raise UserError("--images is empty; name a folder or file of clean images")
+    if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
+        raise UserError(f"--jpeg-quality must be in [1, 100], got {args.jpeg_quality}")
     # "not 0 <= x <= 255" also rejects NaN, which would otherwise fail deep in the noise seeding.
     if not all(0 <= sigma <= 255 for sigma in args.sigma) or not all(0 <= p <= 1 for p in args.salt_pepper):
         raise UserError(f"--sigma must be in [0, 255] and --salt-pepper in [0, 1], got --sigma "
                         f"{' '.join(f'{s:g}' for s in args.sigma)} --salt-pepper "
                         f"{' '.join(f'{p:g}' for p in args.salt_pepper)}")
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be positive, got {args.limit}")
     _check_seed(args.seed)
     _check_tiling(args.tile, args.margin)
     _check_out_folder(args.out)
@@ -507,10 +539,14 @@ def cmd_evaluate(args):
     settings = [(sigma, salt_pepper) for salt_pepper in args.salt_pepper for sigma in args.sigma]
     rows = evaluate.evaluate(files, settings, models, args.baselines, args.seed, args.tile, args.margin,
                              progress=lambda line: _say(line, sys.stderr), self_ensemble=args.self_ensemble,
-                             eight_bit=args.eight_bit)
+                             eight_bit=args.eight_bit, jpeg_quality=args.jpeg_quality,
+                             pixel_shuffle=args.pixel_shuffle, pd_refine=args.pd_refine)
+    if args.jpeg_quality is not None:
+        given = f"saved as a JPEG of quality {args.jpeg_quality} (Pillow) and read back"
+    else:
+        given = "saved as 8-bit (clipped, rounded)" if args.eight_bit else "in float (Gaussian unclipped)"
     header = [f"stl-denoise evaluate: {len(files)} image(s) from {args.images} (split {args.split}), "
-              f"noise seed {args.seed}, noisy input "
-              + ("saved as 8-bit (clipped, rounded)" if args.eight_bit else "in float (Gaussian unclipped)"),
+              f"noise seed {args.seed}, noisy input {given}",
               "models: " + ", ".join(f"{label} = {name}" for label, name in zip(models, args.model))]
     table = evaluate.write_report(args.out, rows, evaluate.summarize(rows), header)
     for line in table.splitlines():
@@ -518,11 +554,60 @@ def cmd_evaluate(args):
     _say(f"wrote {args.out}/summary.md, summary.csv, per_image.csv")
 
 
+def cmd_evaluate_pairs(args):
+    """``evaluate --pairs DIR``: real noisy photos against their clean references (evaluate.py)."""
+    from stl_denoise import baselines, evaluate
+    from stl_denoise.pretrained import load_denoiser
+
+    if not args.pairs:  # Path("") is the current folder
+        raise UserError("--pairs is empty; name a folder of noisy/clean pairs")
+    _check_tiling(args.tile, args.margin)
+    _check_out_folder(args.out)
+    baselines.check_available(args.baselines)
+    pairs = evaluate.find_pairs(args.pairs)[: args.limit]
+    models = {label: load_denoiser(name) for label, name in zip(_model_labels(args.model), args.model)}
+    rows = evaluate.evaluate_pairs(pairs, models, args.baselines, args.tile, args.margin,
+                                   progress=lambda line: _say(line, sys.stderr), self_ensemble=args.self_ensemble,
+                                   pixel_shuffle=args.pixel_shuffle, pd_refine=args.pd_refine,
+                                   baseline_sigma=args.baseline_sigma)
+    scores, levels = evaluate.summarize_pairs(rows)
+    told = ("the noise level estimated from the noisy photo (noise_level.estimate_sigma)"
+            if args.baseline_sigma == "estimated" else "the true noise level (std of noisy - clean: an oracle)")
+    header = [f"stl-denoise evaluate --pairs: {len(pairs)} real noisy/clean pair(s) from {args.pairs}, 8-bit as "
+              f"they come; baselines told {told}",
+              "models: " + ", ".join(f"{label} = {name}" for label, name in zip(models, args.model))]
+    table = evaluate.write_pairs_report(args.out, rows, scores, levels, header)
+    for line in table.splitlines():
+        _say(line)
+    _say(f"wrote {args.out}/summary.md, summary.csv, noise_level.csv, per_image.csv")
+
+
+def _check_pixel_shuffle(stride, refine):
+    strides = stride if isinstance(stride, list) else [stride]
+    if not all(1 <= s <= 8 for s in strides):
+        raise UserError(f"--pixel-shuffle must be in [1, 8], got {' '.join(str(s) for s in strides)}")
+    if refine and not any(s > 1 for s in strides):
+        raise UserError("--pd-refine refines a pixel-shuffled result: add --pixel-shuffle 2 (or more)")
+
+
+def _add_pixel_shuffle_arguments(parser, many):
+    parser.add_argument("--pixel-shuffle", type=int, metavar="S", nargs="+" if many else None,
+                        default=[] if many else 1,
+                        help="pixel-shuffle down-sampling (Zhou et al. 2020) for real camera noise, which is "
+                             "correlated between neighbours: denoise the S*S sub-images of every S-th pixel "
+                             + ("(adds a row '<model> PD<S>' per model)" if many else "(default 1: off; 2 for "
+                                                                                      "real photos, README)"))
+    parser.add_argument("--pd-refine", action="store_true",
+                        help="with --pixel-shuffle: Zhou et al.'s refinement (each sub-image's noisy pixels put back "
+                             "and the whole image denoised again; S*S+1 passes)")
+
+
 def cmd_denoise(args):
     from stl_denoise.denoise_files import denoise_files
     from stl_denoise.pretrained import load_denoiser
 
     _check_tiling(args.tile, args.margin)
+    _check_pixel_shuffle(args.pixel_shuffle, args.pd_refine)
     _check_out_folder(args.out)
     model = load_denoiser(args.model)
     written, errors = denoise_files(
@@ -531,6 +616,7 @@ def cmd_denoise(args):
         note=lambda line: _say(f"stl-denoise: skipped {line}", sys.stderr), self_ensemble=args.self_ensemble,
         progress_stream=sys.stderr,
         remark=lambda line: _say(f"stl-denoise: note: {line}", sys.stderr),
+        pixel_shuffle=args.pixel_shuffle, refine=args.pd_refine,
     )
     _say(f"denoised {written} image(s) into {args.out}" + (f"; {len(errors)} failed" if errors else ""))
     return 1 if errors else 0
@@ -564,7 +650,14 @@ def add_use_subcommands(sub):
     evaluate = sub.add_parser("evaluate", help="PSNR/SSIM and s/image of models vs classical baselines")
     evaluate.add_argument("--model", nargs="+", default=[DEFAULT_MODEL],
                           help="one or more .keras files, run folders or shipped names (default %(default)s)")
-    evaluate.add_argument("--images", required=True, help="folder (or file) of clean images")
+    evaluate.add_argument("--images", default=None, help="folder (or file) of clean images (synthetic noise)")
+    evaluate.add_argument("--pairs", default=None, metavar="DIR",
+                          help="instead of --images: real noisy photos beside their clean references, NAME_real.EXT "
+                               "(or _noisy) and NAME_mean.EXT (or _clean, _gt), as the PolyU benchmark names them; "
+                               "scores per camera (the name up to its first underscore)")
+    evaluate.add_argument("--baseline-sigma", choices=("estimated", "true"), default="estimated",
+                          help="--pairs: tell the baselines the noise level estimated from the noisy photo "
+                               "(default) or the true one, std(noisy - clean), as an oracle")
     evaluate.add_argument("--split", choices=DATA_SPLITS, default="all",
                           help="evaluate on all images or on the fixed train/validation split (default %(default)s)")
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
@@ -575,6 +668,8 @@ def add_use_subcommands(sub):
     evaluate.add_argument("--eight-bit", action="store_true",
                           help="give every method the noisy image as a saved 8-bit file holds it: clipped to "
                                "[0, 255] and rounded (default: float, Gaussian noise unclipped)")
+    evaluate.add_argument("--jpeg-quality", type=int, default=None, metavar="Q",
+                          help="give every method the noisy image saved as a JPEG of quality Q and read back")
     evaluate.add_argument("--baselines", nargs="*", default=list(BASELINES), metavar="NAME",
                           help=f"classical methods among {', '.join(BASELINES)} (default: all; bm3d needs the "
                                "optional non-commercial bm3d package)")
@@ -583,6 +678,7 @@ def add_use_subcommands(sub):
     evaluate.add_argument("--self-ensemble", action="store_true",
                           help="also score each model averaged over the 8 flips/rotations of the input "
                                "(rows '<model> x8'; 8x the time)")
+    _add_pixel_shuffle_arguments(evaluate, many=True)
     evaluate.add_argument("--out", required=True, help="report folder: summary.md, summary.csv, per_image.csv")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -594,6 +690,7 @@ def add_use_subcommands(sub):
     denoise.add_argument("--self-ensemble", action="store_true",
                          help="average the outputs for the 8 flips/rotations of each image (8x the time, "
                               "a little better)")
+    _add_pixel_shuffle_arguments(denoise, many=False)
     denoise.add_argument("--out", required=True, help="output folder (PNG, same names; never an input)")
     denoise.set_defaults(func=cmd_denoise)
 

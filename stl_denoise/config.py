@@ -26,6 +26,7 @@ from stl_denoise.errors import UserError
 from stl_denoise.labelled import LABELLED_SOURCES, LABELLED_SPLITS
 from stl_denoise.layers import GATE_READINGS
 from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS, DEFAULT_GATE_FACTORS, SIZE_MULTIPLE
+from stl_denoise.noise import JPEG_QUALITY_RANGE
 
 MODELS = ("dsc", "plain")  # plain = the DSC net with its connections off
 LOSSES = ("mse", "perceptual")
@@ -221,6 +222,15 @@ class TrainConfig(_Config, ArchitectureSettings, OptimizerSettings, RunSettings)
     # both: every image gets both noises (§3.2) | mixed: Gaussian, impulse or both, 1/3 each
     noise_mix: str = setting("both", NOISE_MIXES)
     eight_bit_share: float = 0.0  # share of noisy crops clipped and rounded as an 8-bit file is
+    # The camera noise model (noise.py: shot + read noise on linear raw values, Bayer mosaic and
+    # demosaic, white balance, sRGB tone curve) for this share of the crops instead of the mix above.
+    camera_share: float = 0.0
+    camera_white_balance: bool = True  # per-channel noise through white-balance gains
+    camera_bayer: bool = True  # noise on a Bayer mosaic, spread by a bilinear demosaic (correlated)
+    camera_tone_curve: bool = True  # noise on linear intensities, then the sRGB curve
+    jpeg_share: float = 0.0  # share of noisy crops (any noise) saved as a JPEG
+    jpeg_quality_min: int = JPEG_QUALITY_RANGE[0]  # quality drawn per crop from [min, max]
+    jpeg_quality_max: int = JPEG_QUALITY_RANGE[1]
     data_split: str = setting("all", DATA_SPLITS)  # folders only (data.validation_split)
     init_from: str | None = None  # start from this denoiser's weights (shipped name or .keras): fine-tuning
 
@@ -245,6 +255,11 @@ class TrainConfig(_Config, ArchitectureSettings, OptimizerSettings, RunSettings)
             (self.salt_pepper_max is None or self.salt_pepper <= self.salt_pepper_max <= 1.0,
              f"--salt-pepper-max must lie in [--salt-pepper, 1], got {self.salt_pepper_max}"),
             (0.0 <= self.eight_bit_share <= 1.0, f"--eight-bit-share must be in [0, 1], got {self.eight_bit_share}"),
+            (0.0 <= self.camera_share <= 1.0, f"--camera-share must be in [0, 1], got {self.camera_share}"),
+            (0.0 <= self.jpeg_share <= 1.0, f"--jpeg-share must be in [0, 1], got {self.jpeg_share}"),
+            (1 <= self.jpeg_quality_min <= self.jpeg_quality_max <= 100,
+             f"--jpeg-quality-min and --jpeg-quality-max must satisfy 1 <= min <= max <= 100, got "
+             f"{self.jpeg_quality_min} and {self.jpeg_quality_max}"),
             (self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}"),
         ]
 
@@ -334,7 +349,16 @@ BLIND_MIXED = dict(
     noise_mix="mixed",
     eight_bit_share=0.5,
 )
-PRESETS = {"faithful": TrainConfig(), "modern": TrainConfig(**MODERN), "blind-mixed": TrainConfig(**BLIND_MIXED)}
+# Real photographs: half the crops get the camera noise model (noise.py), half the blind-mixed
+# noise; half of all crops, whatever their noise, are then saved as a JPEG of quality 60-100.
+REAL_MIXED = dict(
+    BLIND_MIXED,
+    preset="real-mixed",
+    camera_share=0.5,
+    jpeg_share=0.5,
+)
+PRESETS = {"faithful": TrainConfig(), "modern": TrainConfig(**MODERN), "blind-mixed": TrainConfig(**BLIND_MIXED),
+           "real-mixed": TrainConfig(**REAL_MIXED)}
 
 
 def environment():

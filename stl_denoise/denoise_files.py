@@ -130,13 +130,14 @@ def plan(inputs, out_dir, note=print):
 
 
 def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, report=print, warn=print,
-                  self_ensemble=False, note=print, remark=print, progress_stream=None):
+                  self_ensemble=False, note=print, remark=print, progress_stream=None, pixel_shuffle=1, refine=False):
     """Denoise every input; returns (number written, list of error lines).
 
     ``report`` gets a line per file written, ``warn`` one per failure,
     ``note`` one per folder entry skipped, ``remark`` one per change to a
     written file worth knowing (a colour profile left out); ``progress_stream``
     (a terminal) shows the tiles done within an image that takes more than a few seconds.
+    ``pixel_shuffle``, ``refine``: ``inference.denoise_rgb``'s.
     """
     errors = []
     written = 0
@@ -147,7 +148,8 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
                 picture = read_picture(source)
                 progress.start(source)
                 try:
-                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble, progress)
+                    denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble, progress,
+                                             pixel_shuffle=pixel_shuffle, refine=refine)
                 except ValueError as problem:
                     raise ImageFileError(f"{source}: {problem}") from None
                 finally:

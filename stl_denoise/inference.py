@@ -65,7 +65,7 @@ def undo_dihedral(image, index):
 
 
 def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.0, self_ensemble=False,
-                progress=None):
+                progress=None, pixel_shuffle=1, refine=False):
     """Denoise an HxWx3 image on the 0-255 scale x ``scale``; returns float32 HxWx3 on 0-255 (unclipped).
 
     The image may be of any numeric type: it is converted to float only once,
@@ -74,7 +74,20 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     input, each mapped back (the "+" / x8 geometric ensemble of EDSR, Lim et
     al. 2017, §3.4): 8x the time, typically a few tenths of a dB better.
     ``progress(done, total)`` is called after each tile (all 8 passes counted).
+    ``pixel_shuffle``: denoise the stride² pixel-shuffled sub-images instead
+    of the image (``pixel_shuffle.py``; ``refine`` adds its refinement), for
+    noise that is correlated between neighbouring pixels.
     """
+    if pixel_shuffle > 1:
+        from stl_denoise.pixel_shuffle import denoise_pixel_shuffled
+
+        image = np.asarray(image)
+        if min(image.shape[:2]) < MIN_SIDE * pixel_shuffle:
+            raise ValueError(f"image is {image.shape[0]}x{image.shape[1]}: pixel-shuffle stride {pixel_shuffle} "
+                             f"needs at least {MIN_SIDE * pixel_shuffle}x{MIN_SIDE * pixel_shuffle} pixels")
+        return denoise_pixel_shuffled(
+            lambda part: denoise_rgb(model, part, tile, margin, self_ensemble=self_ensemble),
+            image.astype(np.float32) / np.float32(scale), pixel_shuffle, refine)
     if not self_ensemble:
         return _denoise_rgb_once(model, image, tile, margin, scale, progress)
     image = np.asarray(image)
@@ -181,7 +194,8 @@ def check_denoiser(model, name):
         raise UserError(f"{name}: not a denoiser: its output holds NaN or infinite values")
 
 
-def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False, progress=None):
+def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False, progress=None,
+                  pixel_shuffle=1, refine=False):
     """Denoise an image array as it comes from a file, keeping its layout and type.
 
     Accepts HxW or HxWx1 (grey: denoised as equal R, G, B, averaged back),
@@ -189,6 +203,8 @@ def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_e
     uint8, uint16 (scaled to 0-255 and back) or float on the 0-255 scale.
     Integer images come back rounded to their type, float ones as float32;
     all are clipped to the valid range.  ``progress(done, total)``: after each tile.
+    all are clipped to the valid range.  ``pixel_shuffle``, ``refine``: as
+    ``denoise_rgb``'s.
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
@@ -205,7 +221,8 @@ def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_e
     # In-place arithmetic below: a 24-megapixel float image is 288 MB, and every
     # temporary copy counts against the memory bound (docs/performance.md).
     rgb = np.broadcast_to(colour, colour.shape[:2] + (3,))  # a view: grey stays one plane in memory
-    denoised = denoise_rgb(model, rgb, tile, margin, scale, self_ensemble, progress)
+    denoised = denoise_rgb(model, rgb, tile, margin, scale, self_ensemble, progress, pixel_shuffle=pixel_shuffle,
+                           refine=refine)
     # Checked before any cast: NaN would become black pixels (and numpy warnings on stderr).
     if not np.isfinite(denoised).all():
         raise ValueError("the model produced NaN or infinite values for this image")

@@ -1,12 +1,26 @@
-"""Noise model of paper §3.2: Gaussian plus salt-and-pepper, on the 0-255 scale.
+"""Training noise on the 0-255 scale: paper §3.2's Gaussian plus salt-and-pepper, and a camera's noise.
 
 The noise is a Keras layer so that it runs inside the compiled training step on
 whatever device holds the batch: a fresh draw every step from a seeded
 ``keras.random.SeedGenerator`` whose state is a model variable (so it is saved
-and restored with the weights).
+and restored with the weights).  Every stage is plain tensor arithmetic (the
+JPEG codec included), so the whole layer also compiles with XLA.
+
+The camera noise model follows CBDNet (Guo et al., "Toward Convolutional
+Blind Denoising of Real Photographs", CVPR 2019, §3.1) with the noise levels
+and white-balance gains of Brooks et al. ("Unprocessing Images for Learned
+Raw Denoising", CVPR 2019, §3.1-3.2): the sRGB crop is taken back to linear
+intensities (inverse sRGB tone curve) and to raw sensor values (inverse
+white balance); shot and read noise, variance ``shot * x + read`` with levels
+drawn per crop, is added on a Bayer mosaic and spread to the neighbours by a
+bilinear demosaic; white balance and the tone curve are applied again, and the
+result is an 8-bit image that may then be saved as a JPEG (``jpeg_compress``).
 """
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
 PIXEL_MAX = 255.0
@@ -28,11 +42,217 @@ def _box_mask(shape, min_fraction, max_fraction, seed):
     return ops.cast(inside_rows & inside_cols, "float32")[..., None]
 
 
+# --- the camera noise model ---------------------------------------------------------------
+
+# Brooks et al. 2019, §3.2 and their released `random_noise_levels`: the shot-noise level is
+# log-uniform over the range their cameras' calibrated levels span, and the read-noise level
+# follows it on a log-log line fitted to the same calibrations, with Gaussian scatter (natural
+# logarithms).  Both are variances on linear raw values in [0, 1]: var(x) = shot * x + read.
+SHOT_NOISE_RANGE = (1e-4, 1.2e-2)
+READ_NOISE_SLOPE, READ_NOISE_INTERCEPT, READ_NOISE_SCATTER = 2.18, 1.20, 0.26
+# Brooks et al. §3.1: the red and blue white-balance gains of their cameras' captures.
+RED_GAIN_RANGE = (1.9, 2.4)
+BLUE_GAIN_RANGE = (1.5, 1.9)
+# CBDNet §3.1: JPEG quality factors drawn from [60, 100].
+JPEG_QUALITY_RANGE = (60, 100)
+
+
+def srgb_to_linear(values):
+    """The inverse sRGB tone curve (IEC 61966-2-1) on [0, 1]."""
+    values = ops.clip(values, 0.0, 1.0)
+    return ops.where(values <= 0.04045, values / 12.92, ops.power((values + 0.055) / 1.055, 2.4))
+
+
+def linear_to_srgb(values):
+    """The sRGB tone curve (IEC 61966-2-1) on [0, 1]; values outside are clipped first, as a camera does."""
+    values = ops.clip(values, 0.0, 1.0)
+    # The small floor keeps the power's gradient finite at 0; that branch is not taken there.
+    return ops.where(values <= 0.0031308, values * 12.92,
+                     1.055 * ops.power(ops.maximum(values, 1e-8), 1.0 / 2.4) - 0.055)
+
+
+def draw_camera_levels(batch, seed):
+    """Per crop: shot and read noise variances [B], and white-balance gains [B, 3] (R, G, B)."""
+    log_low, log_high = math.log(SHOT_NOISE_RANGE[0]), math.log(SHOT_NOISE_RANGE[1])
+    log_shot = keras.random.uniform((batch,), minval=log_low, maxval=log_high, seed=seed)
+    log_read = (READ_NOISE_SLOPE * log_shot + READ_NOISE_INTERCEPT
+                + keras.random.normal((batch,), stddev=READ_NOISE_SCATTER, seed=seed))
+    red = keras.random.uniform((batch,), minval=RED_GAIN_RANGE[0], maxval=RED_GAIN_RANGE[1], seed=seed)
+    blue = keras.random.uniform((batch,), minval=BLUE_GAIN_RANGE[0], maxval=BLUE_GAIN_RANGE[1], seed=seed)
+    gains = ops.stack([red, ops.ones_like(red), blue], axis=-1)
+    return ops.exp(log_shot), ops.exp(log_read), gains
+
+
+def bayer_masks(shape, phase):
+    """[B, H, W, 3] one-hot colour of each photosite of an RGGB Bayer mosaic.
+
+    ``phase`` [B, 2] (0 or 1 each): the mosaic's row and column offset per
+    crop, so that the pattern does not sit at the same place in every crop.
+    """
+    rows = ops.arange(shape[1])[None, :, None] + phase[:, 0][:, None, None]
+    cols = ops.arange(shape[2])[None, None, :] + phase[:, 1][:, None, None]
+    odd_row, odd_col = ops.cast(rows % 2, "float32"), ops.cast(cols % 2, "float32")
+    red = (1.0 - odd_row) * (1.0 - odd_col)
+    blue = odd_row * odd_col
+    return ops.stack([red, 1.0 - red - blue, blue], axis=-1)
+
+
+def bilinear_demosaic(planes):
+    """Fill each colour plane of a mosaic ([B, H, W, 3], zero off its photosites) by bilinear interpolation.
+
+    Red and blue: the mean of the 2 or 4 nearest sites of that colour; green:
+    of the 4 nearest green sites (the classical bilinear demosaic).  The
+    borders are reflected, which keeps the mosaic's pattern.
+    """
+    corner = [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
+    cross = [[0.0, 0.25, 0.0], [0.25, 1.0, 0.25], [0.0, 0.25, 0.0]]
+    kernel = ops.convert_to_tensor([corner, cross, corner], "float32")  # [3 colours, 3, 3]
+    kernel = ops.transpose(kernel, (1, 2, 0))[:, :, :, None]  # [3, 3, colours, 1] depthwise
+    padded = ops.pad(planes, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+    return ops.depthwise_conv(padded, kernel, strides=1, padding="valid")
+
+
+def camera_pipeline(images, shot, read, gains, noise, phase=None, tone_curve=True):
+    """The noisy photo a camera makes of ``images`` (0-255 sRGB), given the draws; float 0-255, not rounded.
+
+    ``shot``, ``read`` [B]: noise variances on linear raw values in [0, 1];
+    ``gains`` [B, 3]: white-balance gains (ones: none); ``noise`` [B, H, W, 1]
+    or [B, H, W, 3]: standard normal draws, one per photosite with a Bayer
+    mosaic (``phase`` [B, 2] given) or one per pixel and channel without.
+    ``tone_curve``: linearise with the inverse sRGB curve and apply it again
+    afterwards; off, the noise is added to the sRGB values themselves.
+
+    The camera's own demosaicing is taken to reconstruct the scene: only the
+    noise goes through the mosaic and the bilinear demosaic, which makes it
+    correlated between neighbours, not the image (whose demosaicing errors
+    the denoiser should not learn to undo).
+    """
+    values = images / PIXEL_MAX
+    linear = srgb_to_linear(values) if tone_curve else values
+    gains = gains[:, None, None, :]
+    raw = linear / gains
+    shot, read = shot[:, None, None, None], read[:, None, None, None]
+    if phase is None:
+        deviation = noise * ops.sqrt(shot * raw + read) * gains
+    else:
+        masks = bayer_masks(ops.shape(images), phase)
+        site_raw = ops.sum(raw * masks, axis=-1, keepdims=True)
+        site_noise = noise * ops.sqrt(shot * site_raw + read)
+        deviation = bilinear_demosaic(site_noise * masks * gains)
+    noisy = ops.clip(linear + deviation, 0.0, 1.0)
+    return (linear_to_srgb(noisy) if tone_curve else noisy) * PIXEL_MAX
+
+
+def camera_noise(images, seed, white_balance=True, bayer=True, tone_curve=True):
+    """``camera_pipeline`` with per-crop levels, gains and mosaic phase drawn from ``seed``; rounded to 8 bits."""
+    shape = ops.shape(images)
+    shot, read, gains = draw_camera_levels(shape[0], seed)
+    if not white_balance:
+        gains = ops.ones_like(gains)
+    phase = None
+    if bayer:
+        phase = ops.cast(keras.random.randint((shape[0], 2), 0, 2, seed=seed), "int32")
+        noise = keras.random.normal((shape[0], shape[1], shape[2], 1), seed=seed)
+    else:
+        noise = keras.random.normal(shape, seed=seed)
+    return ops.round(camera_pipeline(images, shot, read, gains, noise, phase, tone_curve))
+
+
+# --- JPEG, as tensor arithmetic ----------------------------------------------------------
+
+# ITU-T T.81 Annex K, tables K.1 and K.2: the example luminance and chrominance quantisation
+# tables that libjpeg (and so Pillow, cameras and browsers) scale by the quality factor.
+LUMA_TABLE = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+]
+CHROMA_TABLE = [
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+]
+JPEG_BLOCK = 8
+JPEG_MCU = 16  # 4:2:0 chroma subsampling: one 8x8 chroma block covers 16x16 pixels
+
+
+def quantisation_table(base, quality):
+    """libjpeg's ``jpeg_quality_scaling``: ``base`` (64 entries) scaled for each quality [B] in [1, 100] -> [B, 8, 8]."""
+    quality = ops.clip(ops.cast(quality, "float32"), 1.0, 100.0)
+    scale = ops.where(quality < 50.0, 5000.0 / quality, 200.0 - 2.0 * quality)[:, None]
+    table = ops.floor((ops.convert_to_tensor(base, "float32")[None, :] * scale + 50.0) / 100.0)
+    return ops.reshape(ops.clip(table, 1.0, 255.0), (-1, JPEG_BLOCK, JPEG_BLOCK))
+
+
+def _dct_matrix():
+    """The orthonormal 8-point DCT-II as a matrix: coefficients = D @ block @ D^T."""
+    index = np.arange(JPEG_BLOCK)
+    matrix = np.cos((2 * index[None, :] + 1) * index[:, None] * np.pi / (2 * JPEG_BLOCK))
+    matrix *= np.sqrt(2.0 / JPEG_BLOCK)
+    matrix[0] /= np.sqrt(2.0)
+    return matrix.astype("float32")
+
+
+def _quantise_plane(plane, table):
+    """Level shift, 8x8 DCT, quantise with ``table`` [B, 8, 8], dequantise, inverse DCT: [B, H, W] -> the same."""
+    shape = ops.shape(plane)
+    blocks = ops.reshape(plane - 128.0, (shape[0], shape[1] // JPEG_BLOCK, JPEG_BLOCK, shape[2] // JPEG_BLOCK,
+                                         JPEG_BLOCK))
+    dct = ops.convert_to_tensor(_dct_matrix())
+    coefficients = ops.einsum("kn,bincm,lm->bickl", dct, blocks, dct)
+    table = table[:, None, None, :, :]
+    coefficients = ops.round(coefficients / table) * table
+    blocks = ops.einsum("kn,bickl,lm->bincm", dct, coefficients, dct)
+    # A decoder stores each plane's samples as 8-bit integers before the colour conversion.
+    return ops.clip(ops.round(ops.reshape(blocks, shape) + 128.0), 0.0, PIXEL_MAX)
+
+
+def jpeg_compress(images, quality):
+    """``images`` [B, H, W, 3] (0-255) as saved to and read back from a baseline JPEG at ``quality`` [B].
+
+    What libjpeg's defaults do (Pillow's ``save(..., quality=q)``): clip and
+    round to 8 bits, JFIF RGB -> YCbCr, 4:2:0 chroma subsampling (2x2 means),
+    8x8 DCT, quantisation with the Annex K tables scaled by the quality, and
+    back, with the chroma upsampled by the triangle filter of libjpeg's
+    "fancy upsampling" (bilinear with half-pixel centres).  libjpeg computes
+    the DCT in integers, so its pixels may differ from these by a level or two.
+    Sides that are no multiple of 16 are padded by mirroring, as an encoder
+    pads its last blocks, and cropped back.
+    """
+    images = ops.clip(ops.round(ops.convert_to_tensor(images, "float32")), 0.0, PIXEL_MAX)
+    shape = ops.shape(images)
+    pad_h, pad_w = (-shape[1]) % JPEG_MCU, (-shape[2]) % JPEG_MCU
+    padded = ops.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="symmetric")
+    red, green, blue = padded[..., 0], padded[..., 1], padded[..., 2]
+    luma = 0.299 * red + 0.587 * green + 0.114 * blue
+    chroma = ops.stack([-0.168736 * red - 0.331264 * green + 0.5 * blue + 128.0,
+                        0.5 * red - 0.418688 * green - 0.081312 * blue + 128.0], axis=-1)
+    chroma = ops.round(ops.average_pool(chroma, 2, strides=2, padding="valid"))
+    luma = _quantise_plane(ops.round(luma), quantisation_table(LUMA_TABLE, quality))
+    chroma_table = quantisation_table(CHROMA_TABLE, quality)
+    chroma = ops.stack([_quantise_plane(chroma[..., index], chroma_table) for index in range(2)], axis=-1)
+    full = ops.shape(padded)
+    chroma = ops.image.resize(chroma, (full[1], full[2]), interpolation="bilinear") - 128.0
+    cb, cr = chroma[..., 0], chroma[..., 1]
+    rgb = ops.stack([luma + 1.402 * cr, luma - 0.344136 * cb - 0.714136 * cr, luma + 1.772 * cb], axis=-1)
+    rgb = ops.clip(ops.round(rgb), 0.0, PIXEL_MAX)
+    return rgb[:, : shape[1], : shape[2], :]
+
+
+def draw_jpeg_quality(batch, seed, quality_range=JPEG_QUALITY_RANGE):
+    """An integer quality factor per crop, uniform over ``quality_range`` (both ends included)."""
+    low, high = quality_range
+    return ops.floor(keras.random.uniform((batch,), minval=float(low), maxval=float(high) + 1.0, seed=seed))
+
+
 IMPULSE_ONLY, GAUSSIAN_ONLY = 0, 1  # the "mixed" cases; 2 = both
 
 
 def add_noise(images, sigma, salt_pepper, seed, box=None, sigma_max=None, clip=True, salt_pepper_max=None,
-              mixed=False, eight_bit_share=0.0):
+              mixed=False, eight_bit_share=0.0, camera_share=0.0, camera=None, jpeg_share=0.0,
+              jpeg_quality=JPEG_QUALITY_RANGE):
     """Return ``clip(images + N(0, sigma²) then salt-and-pepper, 0, 255)``.
 
     ``images``: float tensor [B, H, W, C] on the 0-255 scale.
@@ -50,6 +270,12 @@ def add_noise(images, sigma, salt_pepper, seed, box=None, sigma_max=None, clip=T
     the salt-and-pepper only, or both (the paper's §3.2 noise is both).
     ``eight_bit_share``: this share of the images is clipped to [0, 255] and
     rounded, as a noisy photo saved as an 8-bit file is.
+    ``camera_share``: this share of the images gets the camera noise model
+    (``camera_noise``, settings ``camera``: a dict of its keyword arguments)
+    instead of the Gaussian and salt-and-pepper noise.
+    ``jpeg_share``: this share of the noisy images, whatever their noise, is
+    saved as a JPEG at a quality drawn per image from ``jpeg_quality``
+    (min, max).
     """
     images = ops.convert_to_tensor(images, "float32")
     shape = ops.shape(images)
@@ -80,6 +306,14 @@ def add_noise(images, sigma, salt_pepper, seed, box=None, sigma_max=None, clip=T
     if eight_bit_share > 0:
         as_file = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < eight_bit_share, "float32")
         noisy = as_file * ops.round(ops.clip(noisy, 0.0, PIXEL_MAX)) + (1.0 - as_file) * noisy
+    # The camera and JPEG draws come after all others, so runs without them draw the noise they always did.
+    if camera_share > 0:
+        from_camera = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < camera_share, "float32")
+        noisy = from_camera * camera_noise(images, seed, **(camera or {})) + (1.0 - from_camera) * noisy
+    if jpeg_share > 0:
+        quality = draw_jpeg_quality(shape[0], seed, jpeg_quality)
+        as_jpeg = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < jpeg_share, "float32")
+        noisy = as_jpeg * jpeg_compress(noisy, quality) + (1.0 - as_jpeg) * noisy
     if box is not None:
         mask = _box_mask(shape, box[0], box[1], seed)
         noisy = mask * noisy + (1.0 - mask) * images
@@ -100,10 +334,12 @@ def _replica_position():
 
 @keras.saving.register_keras_serializable(package="stl_denoise")
 class ImageNoise(keras.layers.Layer):
-    """Corrupt a clean batch with the §3.2 noise; fresh noise on every call."""
+    """Corrupt a clean batch with the §3.2 noise and/or a camera's; fresh noise on every call (``add_noise``)."""
 
     def __init__(self, sigma=25.0, salt_pepper=0.02, box=None, seed=None, sigma_max=None, clip=True,
-                 salt_pepper_max=None, mixed=False, eight_bit_share=0.0, **kwargs):
+                 salt_pepper_max=None, mixed=False, eight_bit_share=0.0, camera_share=0.0, camera_white_balance=True,
+                 camera_bayer=True, camera_tone_curve=True, jpeg_share=0.0, jpeg_quality_min=JPEG_QUALITY_RANGE[0],
+                 jpeg_quality_max=JPEG_QUALITY_RANGE[1], **kwargs):
         super().__init__(**kwargs)
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {sigma}")
@@ -115,6 +351,12 @@ class ImageNoise(keras.layers.Layer):
             raise ValueError(f"salt_pepper_max must be in [salt_pepper ({salt_pepper}), 1], got {salt_pepper_max}")
         if not 0.0 <= eight_bit_share <= 1.0:
             raise ValueError(f"eight_bit_share must be in [0, 1], got {eight_bit_share}")
+        for name, share in (("camera_share", camera_share), ("jpeg_share", jpeg_share)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {share}")
+        if not 1 <= jpeg_quality_min <= jpeg_quality_max <= 100:
+            raise ValueError(f"JPEG qualities must satisfy 1 <= min <= max <= 100, got {jpeg_quality_min}, "
+                             f"{jpeg_quality_max}")
         self.sigma = float(sigma)
         self.salt_pepper = float(salt_pepper)
         self.box = tuple(box) if box is not None else None
@@ -124,6 +366,11 @@ class ImageNoise(keras.layers.Layer):
         self.salt_pepper_max = None if salt_pepper_max is None else float(salt_pepper_max)
         self.mixed = bool(mixed)
         self.eight_bit_share = float(eight_bit_share)
+        self.camera_share = float(camera_share)
+        self.camera = {"white_balance": bool(camera_white_balance), "bayer": bool(camera_bayer),
+                       "tone_curve": bool(camera_tone_curve)}
+        self.jpeg_share = float(jpeg_share)
+        self.jpeg_quality = (int(jpeg_quality_min), int(jpeg_quality_max))
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images):
@@ -140,7 +387,8 @@ class ImageNoise(keras.layers.Layer):
 
     def _noise(self, images):
         return add_noise(images, self.sigma, self.salt_pepper, self.seed_generator, self.box, self.sigma_max,
-                         self.clip, self.salt_pepper_max, self.mixed, self.eight_bit_share)
+                         self.clip, self.salt_pepper_max, self.mixed, self.eight_bit_share, self.camera_share,
+                         self.camera, self.jpeg_share, self.jpeg_quality)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -160,6 +408,9 @@ class ImageNoise(keras.layers.Layer):
         config.update(
             {"sigma": self.sigma, "salt_pepper": self.salt_pepper, "box": self.box, "seed": self.seed,
              "sigma_max": self.sigma_max, "clip": self.clip, "salt_pepper_max": self.salt_pepper_max,
-             "mixed": self.mixed, "eight_bit_share": self.eight_bit_share}
+             "mixed": self.mixed, "eight_bit_share": self.eight_bit_share, "camera_share": self.camera_share,
+             "camera_white_balance": self.camera["white_balance"], "camera_bayer": self.camera["bayer"],
+             "camera_tone_curve": self.camera["tone_curve"], "jpeg_share": self.jpeg_share,
+             "jpeg_quality_min": self.jpeg_quality[0], "jpeg_quality_max": self.jpeg_quality[1]}
         )
         return config

@@ -85,7 +85,10 @@ def training_model(denoiser, config):
     noisy = ImageNoise(
         config.sigma, config.salt_pepper, seed=config.seed, sigma_max=config.sigma_max, clip=config.clip_noise,
         salt_pepper_max=config.salt_pepper_max, mixed=config.noise_mix == "mixed",
-        eight_bit_share=config.eight_bit_share, name="noise",
+        eight_bit_share=config.eight_bit_share, camera_share=config.camera_share,
+        camera_white_balance=config.camera_white_balance, camera_bayer=config.camera_bayer,
+        camera_tone_curve=config.camera_tone_curve, jpeg_share=config.jpeg_share,
+        jpeg_quality_min=config.jpeg_quality_min, jpeg_quality_max=config.jpeg_quality_max, name="noise",
     )(clean)
     return keras.Model(clean, denoiser(noisy), name="denoising_trainer")
 

@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -105,3 +106,142 @@ def test_cli_crosses_every_sigma_with_every_salt_pepper(clean_folder, tmp_path):
     settings = {(float(r["sigma"]), float(r["salt_pepper"])) for r in rows}
     assert settings == {(10.0, 0.0), (25.0, 0.0), (10.0, 0.05), (25.0, 0.05)}
     assert "8-bit" in (out / "summary.md").read_text().splitlines()[0]
+
+
+# --- real noise: --pairs ----------------------------------------------------------------------
+
+from scipy.ndimage import median_filter  # noqa: E402
+
+from stl_denoise.errors import UserError  # noqa: E402
+from stl_denoise.metrics import psnr  # noqa: E402
+
+
+@pytest.fixture
+def pair_folder(tmp_path):
+    """Two cameras' noisy/clean pairs made here: photo crops with known Gaussian noise (sigma 10), saved 8-bit."""
+    photos = sample_images()
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    made = {}
+    for name, photo, (noisy_suffix, clean_suffix, ext) in [
+            ("CamA_coffee", photos["coffee"][100:196, 200:296], ("_real", "_mean", ".png")),
+            ("CamA_rocket", photos["rocket"][200:296, 100:196], ("_real", "_mean", ".png")),
+            ("CamB_chelsea", photos["chelsea"][50:146, 100:196], ("_noisy", "_GT", ".PNG"))]:
+        noisy = np.clip(np.round(photo + rng.normal(0.0, 10.0, photo.shape)), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"{name}{noisy_suffix}{ext}")
+        Image.fromarray(photo).save(folder / f"{name}{clean_suffix}{ext}")
+        made[name] = (photo.astype(np.float64), noisy.astype(np.float64))
+    return folder, made
+
+
+def test_pairs_are_found_by_name_and_strays_are_refused(pair_folder, tmp_path):
+    folder, made = pair_folder
+    pairs = evaluate.find_pairs(folder)
+    assert [(n.name, c.name) for n, c in pairs] == [("CamA_coffee_real.png", "CamA_coffee_mean.png"),
+                                                    ("CamA_rocket_real.png", "CamA_rocket_mean.png"),
+                                                    ("CamB_chelsea_noisy.PNG", "CamB_chelsea_GT.PNG")]
+    assert [evaluate.camera_of(n) for n, _ in pairs] == ["CamA", "CamA", "CamB"]
+    lone = folder / "CamC_x_real.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(lone)
+    with pytest.raises(UserError, match="CamC_x_real.png: no clean reference"):
+        evaluate.find_pairs(folder)
+    lone.rename(folder / "CamC_x_mean.png")
+    with pytest.raises(UserError, match="CamC_x_mean.png: a clean reference without its noisy photo"):
+        evaluate.find_pairs(folder)
+    (folder / "CamC_x_mean.png").rename(folder / "holiday.png")
+    with pytest.raises(UserError, match="holiday.png: not part of a pair"):
+        evaluate.find_pairs(folder)
+
+
+def test_pairs_scores_are_the_known_ones_per_camera(pair_folder, tmp_path):
+    folder, made = pair_folder
+    told = []
+
+    def spy(noisy, sigma):
+        told.append(sigma)
+        return noisy
+
+    original = dict(evaluate.classical.BASELINES)
+    try:
+        evaluate.classical.BASELINES["spy"] = spy
+        rows = evaluate.evaluate_pairs(evaluate.find_pairs(folder), {}, ["median", "spy"])
+        oracle_rows = evaluate.evaluate_pairs(evaluate.find_pairs(folder), {}, ["spy"], baseline_sigma="true")
+    finally:
+        evaluate.classical.BASELINES.clear()
+        evaluate.classical.BASELINES.update(original)
+    by = {(Path(r["file"]).name.split("_")[1], r["method"]): r for r in rows}
+    for name, (clean, noisy) in made.items():
+        scene = name.split("_")[1]
+        assert by[(scene, evaluate.NOISY)]["psnr"] == pytest.approx(psnr(clean, noisy))
+        expected_median = median_filter(noisy, size=(3, 3, 1), mode="reflect")
+        assert by[(scene, "median")]["psnr"] == pytest.approx(psnr(clean, expected_median))
+        assert by[(scene, "median")]["psnr"] > by[(scene, evaluate.NOISY)]["psnr"]
+        assert abs(by[(scene, evaluate.NOISY)]["true_sigma"] - 10.0) < 0.5  # the noise the fixture added
+        assert abs(by[(scene, evaluate.NOISY)]["estimated_sigma"] / 10.0 - 1.0) < 0.35
+    assert told[: len(made)] == [by[(n.split("_")[1], evaluate.NOISY)]["estimated_sigma"] for n in made]
+    assert told[len(made):] == [r["true_sigma"] for r in oracle_rows if r["method"] == evaluate.NOISY]
+    scores, levels = evaluate.summarize_pairs(rows)
+    summary = {(s["camera"], s["method"]): s for s in scores}
+    assert summary[("CamA", evaluate.NOISY)]["images"] == 2 and summary[("CamB", evaluate.NOISY)]["images"] == 1
+    assert summary[("all", "median")]["images"] == 3
+    assert summary[("CamA", "median")]["psnr"] == pytest.approx(
+        np.mean([by[("coffee", "median")]["psnr"], by[("rocket", "median")]["psnr"]]))
+    assert {level["camera"] for level in levels} == {"CamA", "CamB", "all"}
+
+
+def test_evaluate_pairs_command_writes_the_report(pair_folder, tmp_path, random_denoiser_path, capsys):
+    folder, made = pair_folder
+    out = tmp_path / "report"
+    code = main(["evaluate", "--pairs", str(folder), "--model", str(random_denoiser_path), "--baselines", "median",
+                 "--pixel-shuffle", "2", "--out", str(out)])
+    assert code == 0
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert {(r["camera"], r["method"]) for r in rows} == {
+        (camera, method) for camera in ("CamA", "CamB", "all")
+        for method in (evaluate.NOISY, "random", "random PD2", "median")}
+    noisy_all = next(r for r in rows if r["camera"] == "all" and r["method"] == evaluate.NOISY)
+    assert float(noisy_all["psnr"]) == pytest.approx(np.mean([psnr(c, n) for c, n in made.values()]), abs=1e-4)
+    assert len(list(csv.DictReader(open(out / "per_image.csv")))) == 3 * 4
+    assert "estimated from the noisy photo" in (out / "summary.md").read_text()
+    assert (out / "noise_level.csv").is_file()
+
+
+def test_pairs_of_different_sizes_are_a_one_line_error(pair_folder, tmp_path, capsys):
+    folder, _ = pair_folder
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(folder / "CamB_chelsea_GT.PNG")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--pairs", str(folder), "--model", "dsc-blind-mixed", "--baselines", "median",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "CamB_chelsea_noisy.PNG: 96x96 pixels, but its clean reference" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_images_or_pairs_but_not_both(pair_folder, clean_folder, tmp_path, capsys):
+    folder, _ = pair_folder
+    assert main(["evaluate", "--pairs", str(folder), "--images", str(clean_folder), "--out", str(tmp_path / "r")]) == 2
+    assert main(["evaluate", "--pairs", str(folder), "--jpeg-quality", "75", "--out", str(tmp_path / "r")]) == 2
+    assert "either --images" in capsys.readouterr().err
+
+
+def test_jpeg_noisy_copy_is_the_eight_bit_one_saved_as_jpeg():
+    import io
+
+    clean = np.asarray(sample_images()["coffee"][100:164, 200:264], np.float64)
+    eight_bit = evaluate.noisy_copy(clean, 20.0, 0.0, seed=0, name="a.png", eight_bit=True)
+    as_jpeg = evaluate.noisy_copy(clean, 20.0, 0.0, seed=0, name="a.png", jpeg_quality=75)
+    buffer = io.BytesIO()
+    Image.fromarray(eight_bit.astype(np.uint8)).save(buffer, "JPEG", quality=75)
+    np.testing.assert_array_equal(as_jpeg, np.asarray(Image.open(buffer), np.float64))
+    assert psnr(clean, as_jpeg) > psnr(clean, eight_bit)  # JPEG smooths part of the noise away
+
+
+def test_cli_jpeg_quality_is_recorded(clean_folder, tmp_path):
+    out = tmp_path / "report"
+    assert main(["evaluate", "--images", str(clean_folder), "--sigma", "20", "--jpeg-quality", "75", "--baselines",
+                 "median", "--model", "dsc-blind-mixed", "--limit", "1", "--out", str(out)]) == 0
+    assert "JPEG of quality 75" in (out / "summary.md").read_text()
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert {r["jpeg_quality"] for r in rows} == {"75"}
+    assert main(["evaluate", "--images", str(clean_folder), "--jpeg-quality", "0", "--out", str(out)]) == 2
