@@ -182,7 +182,7 @@ def _check_min_size(files, crop_size):
 
 
 def _check_trainable(files):
-    """Decode every file exactly as training will (``_decode_file``), naming the ones that fail.
+    """Decode every file exactly as training will (``decode_image_file``), naming the ones that fail.
 
     Otherwise a TIFF (TensorFlow's decoder does not read TIFF) or a PNG
     truncated after its header passes the header checks and stops training
@@ -258,7 +258,7 @@ def _stl10_images(split, data_dir):
     )
 
 
-def _decode_file(path):
+def decode_image_file(path):
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.uint8, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
@@ -276,7 +276,7 @@ def _folder_images(folder, crop_size, split="all"):
     files = split_files(list_image_files(folder), split)
     _check_min_size(files, crop_size)
     images = tf.data.Dataset.from_tensor_slices([str(p) for p in files])
-    images = images.map(_decode_file, num_parallel_calls=AUTOTUNE)
+    images = images.map(decode_image_file, num_parallel_calls=AUTOTUNE)
     total_bytes = sum(h * w * 3 for h, w in map(image_size, files))
     return images.cache() if total_bytes <= CACHE_BYTES else images, len(files)
 

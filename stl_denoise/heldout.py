@@ -44,10 +44,10 @@ CHANNELS = ("red", "green", "blue")
 def prepared_photo(path, short_side):
     """The clean photo as float64 0-255, resized as the run resized its training photos."""
     from stl_denoise._quiet import import_tensorflow
-    from stl_denoise.data import _decode_file, resize_short_side
+    from stl_denoise.data import decode_image_file, resize_short_side
 
     tf = import_tensorflow()
-    image = _decode_file(str(path))
+    image = decode_image_file(str(path))
     if short_side:
         image = resize_short_side(image, short_side)
     return np.asarray(tf.cast(image, tf.float64))
