@@ -474,7 +474,7 @@ def test_training_folder_property(specs, workspace):
     """``train --data FOLDER`` checks every file with the decoder training uses, before training starts.
 
     Either the check names one bad file (or the folder) on one line, or every
-    listed file decodes with ``data.decode_image_file`` into an image at least as
+    listed file decodes with ``data._decode_file`` into an image at least as
     large as the crop: a file that cannot train never reaches the training loop.
     """
     case = fresh(workspace)
@@ -491,7 +491,7 @@ def test_training_folder_property(specs, workspace):
         record("training folders refused")
         return
     for path in files:
-        image = data.decode_image_file(str(path)).numpy()
+        image = data._decode_file(str(path)).numpy()
         assert image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) >= crop, path
     assert all(s["mutation"] not in ("text-named-png", "empty", "bomb-header") for s in specs)
     record("training folders accepted")
