@@ -92,12 +92,14 @@ def seed_summary_table(records):
              "held-out MSE (mean ± sd) | runs with a dead output channel | paper (§5) |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for net in FIG6_NETS:
-        runs = [_seed_run(records, net, seed) for seed in SEEDS]
-        full = [run for run in runs if _has_metrics(run) and mse_tail(run)[1] >= 10_000]
-        finals = [mse_tail(run)[0] for run in full]
-        held = [read_heldout(run)["mean_mse"] for run in full if read_heldout(run)]
-        dead = sum(1 for run in full if read_heldout(run) and read_heldout(run)["dead_channels"])
-        scored = sum(1 for run in full if read_heldout(run))
+        tails = [mse_tail(run) + (read_heldout(run),) for run in (_seed_run(records, net, seed) for seed in SEEDS)
+                 if _has_metrics(run)]
+        full = [(mean, heldout) for mean, steps, _, heldout in tails if steps >= 10_000]
+        finals = [mean for mean, _ in full]
+        scores = [heldout for _, heldout in full if heldout]
+        held = [heldout["mean_mse"] for heldout in scores]
+        dead = sum(1 for heldout in scores if heldout["dead_channels"])
+        scored = len(scores)
         paper = f"~{PAPER_MSE[net]:,}" if net in PAPER_MSE else "—"
         lines.append(f"| {NET_LABELS[net]} | {len(full)} | {_mean_sd(finals)} | {_mean_sd(held)} | "
                      f"{dead} of {scored} scored | {paper} |")
