@@ -97,6 +97,12 @@ def saved_as_jpeg(noisy, quality):
 def noisy_copy(clean, sigma, salt_pepper, seed, name, eight_bit=False, jpeg_quality=None):
     """The noisy version of ``clean`` that every method is given (float64, 0-255 scale).
 
+    The training noise of the section ``NoiseSettings(sigma, salt_pepper,
+    clip_noise=False)`` (``noise.add_noise``), drawn with NumPy from a seed
+    of its own per file and setting, so that every method and every rerun
+    sees the same noisy image and the committed scores stay reproducible;
+    ``tests/test_evaluate.py`` checks both draw the same distribution.
+
     ``eight_bit``: clipped to [0, 255] and rounded, as a noisy photo saved to
     an 8-bit file is (the same draws, so both protocols share their noise).
     ``jpeg_quality``: saved as a JPEG of that quality and read back (the same
