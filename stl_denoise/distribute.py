@@ -20,9 +20,8 @@ import os
 import keras
 
 from stl_denoise._quiet import import_tensorflow
+from stl_denoise.config import STRATEGIES
 from stl_denoise.errors import UserError
-
-STRATEGIES = ("none", "mirrored", "multiworker")
 
 
 def replica_devices(tf):

@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from stl_denoise import baselines as classical
+from stl_denoise.checks import check_name_given
+from stl_denoise.config import BASELINE_SIGMAS
 from stl_denoise.errors import UserError
 from stl_denoise.image_io import ImageFileError, as_rgb, read_image
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, MIN_SIDE, denoise_rgb
@@ -54,11 +56,31 @@ COLUMNS = ["sigma", "salt_pepper", "jpeg_quality", "method", "psnr", "ssim", "se
 NOISY_SUFFIXES = ("_real", "_noisy")
 CLEAN_SUFFIXES = ("_mean", "_clean", "_gt")
 ALL_CAMERAS = "all"
-BASELINE_SIGMAS = ("estimated", "true")
 PAIR_COLUMNS = ["camera", "method", "psnr", "ssim", "seconds_per_image", "images"]
 PAIR_IMAGE_COLUMNS = ["file", "camera", "true_sigma", "estimated_sigma", "baseline_sigma", "method", "psnr", "ssim",
                       "seconds"]
 LEVEL_COLUMNS = ["camera", "true_sigma", "estimated_sigma", "mean_abs_error", "mean_ratio", "images"]
+
+
+def check_request(images, pairs, limit, sigmas, salt_peppers, eight_bit=False, jpeg_quality=None):
+    """The ``evaluate`` command's checks of its options, before any model loads (one-line UserErrors)."""
+    if (images is None) == (pairs is None):
+        raise UserError("give either --images (clean images, synthetic noise) or --pairs (real noisy/clean pairs)")
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be positive, got {limit}")
+    if pairs is not None:
+        if eight_bit or jpeg_quality is not None:
+            raise UserError("--eight-bit and --jpeg-quality make synthetic noisy images; --pairs photos are scored "
+                            "as they come")
+        check_name_given(pairs, "--pairs", "a folder of noisy/clean pairs")
+        return
+    check_name_given(images, "--images", "a folder or file of clean images")
+    if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
+        raise UserError(f"--jpeg-quality must be in [1, 100], got {jpeg_quality}")
+    # "not 0 <= x <= 255" also rejects NaN, which would otherwise fail deep in the noise seeding.
+    if not all(0 <= sigma <= 255 for sigma in sigmas) or not all(0 <= p <= 1 for p in salt_peppers):
+        raise UserError(f"--sigma must be in [0, 255] and --salt-pepper in [0, 1], got --sigma "
+                        f"{' '.join(f'{s:g}' for s in sigmas)} --salt-pepper {' '.join(f'{p:g}' for p in salt_peppers)}")
 
 
 def saved_as_jpeg(noisy, quality):
@@ -74,6 +96,12 @@ def saved_as_jpeg(noisy, quality):
 
 def noisy_copy(clean, sigma, salt_pepper, seed, name, eight_bit=False, jpeg_quality=None):
     """The noisy version of ``clean`` that every method is given (float64, 0-255 scale).
+
+    The training noise of the section ``NoiseSettings(sigma, salt_pepper,
+    clip_noise=False)`` (``noise.add_noise``), drawn with NumPy from a seed
+    of its own per file and setting, so that every method and every rerun
+    sees the same noisy image and the committed scores stay reproducible;
+    ``tests/test_evaluate.py`` checks both draw the same distribution.
 
     ``eight_bit``: clipped to [0, 255] and rounded, as a noisy photo saved to
     an 8-bit file is (the same draws, so both protocols share their noise).

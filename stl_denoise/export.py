@@ -29,7 +29,7 @@ import numpy as np
 from stl_denoise.errors import UserError
 from stl_denoise.inference import DEFAULT_TILE, MIN_SIDE
 from stl_denoise.io import atomic_new_path
-from stl_denoise.models import SIZE_MULTIPLE
+from stl_denoise.config import SIZE_MULTIPLE
 
 FORMATS = ("saved_model", "tflite", "onnx")
 ONNX_OPSET = 17  # ONNX Runtime 1.14+ and every current runtime read it

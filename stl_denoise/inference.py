@@ -15,7 +15,7 @@ tiled and single-pass outputs agree to float rounding.
 
 import numpy as np
 
-from stl_denoise.models import SIZE_MULTIPLE, padded_size
+from stl_denoise.config import SIZE_MULTIPLE, padded_size
 
 DEFAULT_TILE = 512  # 24 MP within 2 GiB (docs/performance.md); 1024 is ~as fast but needs 3.6 GB
 DEFAULT_MARGIN = 64

@@ -23,12 +23,11 @@ evaluates on the same last 797.
 import numpy as np
 
 from stl_denoise._quiet import import_tensorflow
+from stl_denoise.config import LABELLED_SOURCES, LABELLED_SPLITS
 from stl_denoise.errors import DataUnavailableError, UserError
 
 tf = import_tensorflow()
 
-LABELLED_SOURCES = ("stl10", "digits")
-LABELLED_SPLITS = ("paper", "standard")
 # (training splits, evaluation split); the paper's 13k = train + test.
 STL10_SPLITS = {"paper": (("train", "test"), "test"), "standard": (("train",), "test")}
 DIGITS_COUNT = 1797  # images in scikit-learn's digits set

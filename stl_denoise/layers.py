@@ -6,7 +6,7 @@
 import keras
 from keras import ops
 
-GATE_READINGS = ("equations", "text")
+from stl_denoise.config import GATE_READINGS
 
 
 @keras.saving.register_keras_serializable(package="stl_denoise")

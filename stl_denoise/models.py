@@ -1,27 +1,26 @@
 """The 10-layer conv-deconv denoiser of paper §3.1 / Table 1, with and without DSC.
 
 The plain model is the DSC model with its connections switched off
-(``skip_connections=False``): the same function builds both.
+(``skip_connections=False``): the same function builds both.  A run builds
+its network from its config's architecture section, ``denoiser(**section)``;
+the model records that section (``model.architecture``), and
+``architecture_of`` reads it back from any denoiser's layers, a saved one
+too, so ``--init-from`` compares sections.
 """
 
 import math
 
 import keras
 
+from stl_denoise.config import (DEFAULT_BOTTLENECK_CHANNELS, DEFAULT_GATE_FACTORS, SIZE_MULTIPLE,  # noqa: F401
+                                padded_size)  # (SIZE_MULTIPLE and padded_size re-exported)
 from stl_denoise.layers import GatedSkip
 
 # Table 1, for a 64x64x3 input: (name, filters, stride).
 ENCODER = (("conv1", 64, 1), ("conv2", 64, 2), ("conv3", 128, 2), ("conv4", 256, 2))
 DECODER = (("deconv1", 256, 2), ("deconv2", 128, 2), ("deconv3", 64, 2), ("deconv4", 64, 2))
-# Tables 1 and 2 print 518 for conv5, almost surely a typo for 512: every other
-# width doubles (64, 128, 256) and 518 = 2 x 7 x 37 fits no pattern.  512 is the
-# default; 518 reproduces the table literally.
-DEFAULT_BOTTLENECK_CHANNELS = 512
-# Paper §4.2: gate factors for conv1..conv4.
-DEFAULT_GATE_FACTORS = (0.1, 0.2, 0.3, 0.4)
 # Which conv feeds which deconv's *input* (same spatial shape), paper §3.1.
 SKIP_TARGETS = {"conv4": "deconv2", "conv3": "deconv3", "conv2": "deconv4", "conv1": "deconv5"}
-SIZE_MULTIPLE = 16  # four stride-2 stages
 
 
 def kernel_initializer(init_stddev, seed):
@@ -149,5 +148,61 @@ def build_denoiser(
     return keras.Model(noisy, x, name=name)
 
 
-def padded_size(size):
-    return int(math.ceil(size / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+def denoiser(model="dsc", seed=None, name=None, **architecture):
+    """The denoiser an architecture section describes (``config.DenoiserArchitecture``), as keyword arguments.
+
+    ``model``: ``"dsc"`` or ``"plain"``, the DSC net with its connections
+    off.  The returned model records the section as ``model.architecture``,
+    as keras-hub backbones record their constructor arguments.
+    """
+    built = build_denoiser(skip_connections=model == "dsc", seed=seed, name=name, **architecture)
+    built.architecture = {"model": model, **architecture}
+    return built
+
+
+# Settings that only choose the initial weights: two denoisers differing in them take each other's weights.
+INITIALISATION_ONLY = ("init_stddev", "zero_init_output")
+# What a plain net (no gates) does not use.
+GATE_SETTINGS = ("gate_factors", "gate_reading")
+
+
+def architecture_of(network):
+    """The architecture section of a denoiser, read from its layers (those that decide its weights and outputs).
+
+    Works for models saved before the section was recorded.  Settings that
+    only choose initial weights (``INITIALISATION_ONLY``), and a plain
+    net's gate settings, are left out: they cannot be read from the layers.
+    """
+    layers = {layer.name: layer for layer in network.layers}
+    missing = [name for name, _, _ in encoder_specs() + decoder_specs() if name not in layers]
+    if missing:
+        raise ValueError(f"not a denoiser of this package: no layer {missing[0]!r}")
+    gates = [layers[f"gate_{name}"] for name, _, _ in ENCODER if f"gate_{name}" in layers]
+    section = {
+        "model": "dsc" if gates else "plain",
+        "bottleneck_channels": layers["conv5"].filters,
+        "kernel_size": layers["conv1"].kernel_size[0],
+        "input_range": layers["to_input_range"].scale * 255.0 if "to_input_range" in layers else 255.0,
+        "output_activation": keras.activations.serialize(layers["deconv5"].activation),
+        "residual": "global_residual" in layers,
+    }
+    if gates:
+        section.update(gate_factors=tuple(gate.gate_factor for gate in gates), gate_reading=gates[0].reading)
+    return section
+
+
+def architecture_difference(network, section):
+    """The settings in which ``network`` differs from an architecture ``section``: {name: (network's, section's)}."""
+    found = architecture_of(network)
+    compared = [name for name in section
+                if name in found and (name not in GATE_SETTINGS or section.get("model") == "dsc")]
+    return {name: (found[name], section[name]) for name in compared if not _same(found[name], section[name])}
+
+
+def _same(found, wanted):
+    if isinstance(wanted, float) and isinstance(found, (int, float)):
+        return math.isclose(found, wanted, rel_tol=1e-6)
+    if isinstance(wanted, tuple) and isinstance(found, tuple) and len(found) == len(wanted):
+        return all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(found, wanted))
+    return found == wanted
+

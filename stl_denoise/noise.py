@@ -17,11 +17,15 @@ bilinear demosaic; white balance and the tone curve are applied again, and the
 result is an 8-bit image that may then be saved as a JPEG (``jpeg_compress``).
 """
 
+import dataclasses
 import math
+import re
 
 import keras
 import numpy as np
 from keras import ops
+
+from stl_denoise.config import JPEG_QUALITY_RANGE, NoiseSettings
 
 PIXEL_MAX = 255.0
 
@@ -53,8 +57,6 @@ READ_NOISE_SLOPE, READ_NOISE_INTERCEPT, READ_NOISE_SCATTER = 2.18, 1.20, 0.26
 # Brooks et al. §3.1: the red and blue white-balance gains of their cameras' captures.
 RED_GAIN_RANGE = (1.9, 2.4)
 BLUE_GAIN_RANGE = (1.5, 1.9)
-# CBDNet §3.1: JPEG quality factors drawn from [60, 100].
-JPEG_QUALITY_RANGE = (60, 100)
 
 
 def srgb_to_linear(values):
@@ -250,69 +252,77 @@ def draw_jpeg_quality(batch, seed, quality_range=JPEG_QUALITY_RANGE):
 IMPULSE_ONLY, GAUSSIAN_ONLY = 0, 1  # the "mixed" cases; 2 = both
 
 
-def add_noise(images, sigma, salt_pepper, seed, box=None, sigma_max=None, clip=True, salt_pepper_max=None,
-              mixed=False, eight_bit_share=0.0, camera_share=0.0, camera=None, jpeg_share=0.0,
-              jpeg_quality=JPEG_QUALITY_RANGE):
-    """Return ``clip(images + N(0, sigma²) then salt-and-pepper, 0, 255)``.
+def section_names(settings):
+    """Noise keyword arguments with the older names ``add_noise`` and ``ImageNoise`` took, as the section's.
 
-    ``images``: float tensor [B, H, W, C] on the 0-255 scale.
-    ``salt_pepper``: fraction of *pixels* (all channels together, so they
-    appear as white/black dots) replaced, half by 255 and half by 0.
-    ``box``: ``None`` to noise the whole image, or ``(min_fraction,
-    max_fraction)`` of each side for one random rectangle per image (Fig. 9).
-    ``sigma_max``: ``None`` for one fixed ``sigma``; otherwise each image gets
-    its own sigma drawn uniformly from [sigma, sigma_max] (blind denoising).
-    ``clip``: ``False`` keeps the Gaussian noise unclipped (the standard
-    benchmark protocol, used by the modern preset).
-    ``salt_pepper_max``: like ``sigma_max``, a per-image fraction drawn from
-    [salt_pepper, salt_pepper_max].
-    ``mixed``: each image gets, with equal chance, the Gaussian noise only,
-    the salt-and-pepper only, or both (the paper's §3.2 noise is both).
-    ``eight_bit_share``: this share of the images is clipped to [0, 255] and
-    rounded, as a noisy photo saved as an 8-bit file is.
-    ``camera_share``: this share of the images gets the camera noise model
-    (``camera_noise``, settings ``camera``: a dict of its keyword arguments)
-    instead of the Gaussian and salt-and-pepper noise.
-    ``jpeg_share``: this share of the noisy images, whatever their noise, is
-    saved as a JPEG at a quality drawn per image from ``jpeg_quality``
-    (min, max).
+    ``clip`` is ``clip_noise``, ``mixed`` (a bool) ``noise_mix``, ``camera``
+    (a dict) the ``camera_*`` settings and ``jpeg_quality`` (min, max) the
+    ``jpeg_quality_min``/``_max`` pair.
     """
+    settings = dict(settings)
+    if "clip" in settings:
+        settings["clip_noise"] = settings.pop("clip")
+    if "mixed" in settings:
+        settings["noise_mix"] = "mixed" if settings.pop("mixed") else "both"
+    for key, value in (settings.pop("camera", None) or {}).items():
+        settings[f"camera_{key}"] = value
+    if "jpeg_quality" in settings:
+        settings["jpeg_quality_min"], settings["jpeg_quality_max"] = settings.pop("jpeg_quality")
+    return settings
+
+
+def add_noise(images, sigma, salt_pepper, seed, box=None, **settings):
+    """Return ``clip(images + N(0, sigma²) then salt-and-pepper, 0, 255)``, or the noise ``settings`` describe.
+
+    ``images``: float tensor [B, H, W, C] on the 0-255 scale.  ``seed``: an
+    int or a ``keras.random.SeedGenerator``.  ``box``: ``None`` to noise the
+    whole image, or ``(min_fraction, max_fraction)`` of each side for one
+    random rectangle per image (Fig. 9).  ``sigma``, ``salt_pepper`` and the
+    keyword ``settings`` are the fields of ``config.NoiseSettings``, whose
+    help says what each does (the older names of ``section_names`` work too):
+    ``salt_pepper`` is a fraction of *pixels* (all channels together, so they
+    appear as white/black dots) replaced, half by 255 and half by 0.
+    """
+    noise = NoiseSettings(sigma=sigma, salt_pepper=salt_pepper, **section_names(settings))
     images = ops.convert_to_tensor(images, "float32")
     shape = ops.shape(images)
     per_image_shape = (shape[0], 1, 1, 1)
     gaussian_on = impulse_on = 1.0
-    if mixed:
+    if noise.noise_mix == "mixed":
         case = ops.floor(keras.random.uniform(per_image_shape, maxval=3.0, seed=seed))
         gaussian_on = ops.cast(ops.not_equal(case, IMPULSE_ONLY), "float32")
         impulse_on = ops.cast(ops.not_equal(case, GAUSSIAN_ONLY), "float32")
     noisy = images
-    if sigma_max is not None:
-        per_image = keras.random.uniform(per_image_shape, minval=sigma, maxval=sigma_max, seed=seed)
+    if noise.sigma_max is not None:
+        per_image = keras.random.uniform(per_image_shape, minval=noise.sigma, maxval=noise.sigma_max, seed=seed)
         noisy = noisy + keras.random.normal(shape, seed=seed) * per_image * gaussian_on
-    elif sigma > 0:
-        noisy = noisy + keras.random.normal(shape, stddev=sigma, seed=seed) * gaussian_on
-    fraction = salt_pepper
-    if salt_pepper_max is not None:
-        fraction = keras.random.uniform(per_image_shape, minval=salt_pepper, maxval=salt_pepper_max, seed=seed)
-    if salt_pepper > 0 or salt_pepper_max:
+    elif noise.sigma > 0:
+        noisy = noisy + keras.random.normal(shape, stddev=noise.sigma, seed=seed) * gaussian_on
+    fraction = noise.salt_pepper
+    if noise.salt_pepper_max is not None:
+        fraction = keras.random.uniform(per_image_shape, minval=noise.salt_pepper, maxval=noise.salt_pepper_max,
+                                        seed=seed)
+    if noise.salt_pepper > 0 or noise.salt_pepper_max:
         fraction = fraction * impulse_on
         pixel_shape = (shape[0], shape[1], shape[2], 1)
         u = keras.random.uniform(pixel_shape, seed=seed)
         salt = ops.cast(u < fraction / 2, "float32")
         pepper = ops.cast((u >= fraction / 2) & (u < fraction), "float32")
         noisy = noisy * (1.0 - salt - pepper) + PIXEL_MAX * salt
-    if clip:
+    if noise.clip_noise:
         noisy = ops.clip(noisy, 0.0, PIXEL_MAX)
-    if eight_bit_share > 0:
-        as_file = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < eight_bit_share, "float32")
+    if noise.eight_bit_share > 0:
+        as_file = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < noise.eight_bit_share, "float32")
         noisy = as_file * ops.round(ops.clip(noisy, 0.0, PIXEL_MAX)) + (1.0 - as_file) * noisy
     # The camera and JPEG draws come after all others, so runs without them draw the noise they always did.
-    if camera_share > 0:
-        from_camera = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < camera_share, "float32")
-        noisy = from_camera * camera_noise(images, seed, **(camera or {})) + (1.0 - from_camera) * noisy
-    if jpeg_share > 0:
-        quality = draw_jpeg_quality(shape[0], seed, jpeg_quality)
-        as_jpeg = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < jpeg_share, "float32")
+    if noise.camera_share > 0:
+        from_camera = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < noise.camera_share, "float32")
+        camera = camera_noise(images, seed, white_balance=noise.camera_white_balance, bayer=noise.camera_bayer,
+                              tone_curve=noise.camera_tone_curve)
+        noisy = from_camera * camera + (1.0 - from_camera) * noisy
+    if noise.jpeg_share > 0:
+        quality = draw_jpeg_quality(shape[0], seed, (noise.jpeg_quality_min, noise.jpeg_quality_max))
+        as_jpeg = ops.cast(keras.random.uniform(per_image_shape, seed=seed) < noise.jpeg_share, "float32")
         noisy = as_jpeg * jpeg_compress(noisy, quality) + (1.0 - as_jpeg) * noisy
     if box is not None:
         mask = _box_mask(shape, box[0], box[1], seed)
@@ -332,46 +342,40 @@ def _replica_position():
     return context.num_replicas_in_sync, context.replica_id_in_sync_group
 
 
+_NOISE_KEYWORDS = set(NoiseSettings.section_fields()) | {"clip", "mixed", "camera", "jpeg_quality"}
+_KINDS = {float: float, int: int, bool: bool, float | None: float, int | None: int}
+
+
 @keras.saving.register_keras_serializable(package="stl_denoise")
 class ImageNoise(keras.layers.Layer):
     """Corrupt a clean batch with the §3.2 noise and/or a camera's; fresh noise on every call (``add_noise``)."""
 
-    def __init__(self, sigma=25.0, salt_pepper=0.02, box=None, seed=None, sigma_max=None, clip=True,
-                 salt_pepper_max=None, mixed=False, eight_bit_share=0.0, camera_share=0.0, camera_white_balance=True,
-                 camera_bayer=True, camera_tone_curve=True, jpeg_share=0.0, jpeg_quality_min=JPEG_QUALITY_RANGE[0],
-                 jpeg_quality_max=JPEG_QUALITY_RANGE[1], **kwargs):
+    def __init__(self, sigma=NoiseSettings.sigma, salt_pepper=NoiseSettings.salt_pepper, box=None, seed=None,
+                 **kwargs):
+        settings = section_names({name: kwargs.pop(name) for name in list(kwargs) if name in _NOISE_KEYWORDS})
         super().__init__(**kwargs)
-        if sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}")
-        if sigma_max is not None and sigma_max < sigma:
-            raise ValueError(f"sigma_max must be >= sigma ({sigma}), got {sigma_max}")
-        if not 0.0 <= salt_pepper <= 1.0:
-            raise ValueError(f"salt_pepper must be in [0, 1], got {salt_pepper}")
-        if salt_pepper_max is not None and not salt_pepper <= salt_pepper_max <= 1.0:
-            raise ValueError(f"salt_pepper_max must be in [salt_pepper ({salt_pepper}), 1], got {salt_pepper_max}")
-        if not 0.0 <= eight_bit_share <= 1.0:
-            raise ValueError(f"eight_bit_share must be in [0, 1], got {eight_bit_share}")
-        for name, share in (("camera_share", camera_share), ("jpeg_share", jpeg_share)):
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {share}")
-        if not 1 <= jpeg_quality_min <= jpeg_quality_max <= 100:
-            raise ValueError(f"JPEG qualities must satisfy 1 <= min <= max <= 100, got {jpeg_quality_min}, "
-                             f"{jpeg_quality_max}")
-        self.sigma = float(sigma)
-        self.salt_pepper = float(salt_pepper)
+        section = NoiseSettings(sigma=sigma, salt_pepper=salt_pepper, **settings)
+        for ok, message in section.checks():  # the config's checks, in the layer's keyword names
+            if not ok:
+                raise ValueError(re.sub(r"--([a-z-]+)", lambda m: m.group(1).replace("-", "_"), message))
+        for field in dataclasses.fields(NoiseSettings):
+            value = getattr(section, field.name)
+            setattr(self, field.name, value if value is None or field.type is str else _KINDS[field.type](value))
         self.box = tuple(box) if box is not None else None
         self.seed = seed
-        self.sigma_max = None if sigma_max is None else float(sigma_max)
-        self.clip = bool(clip)
-        self.salt_pepper_max = None if salt_pepper_max is None else float(salt_pepper_max)
-        self.mixed = bool(mixed)
-        self.eight_bit_share = float(eight_bit_share)
-        self.camera_share = float(camera_share)
-        self.camera = {"white_balance": bool(camera_white_balance), "bayer": bool(camera_bayer),
-                       "tone_curve": bool(camera_tone_curve)}
-        self.jpeg_share = float(jpeg_share)
-        self.jpeg_quality = (int(jpeg_quality_min), int(jpeg_quality_max))
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def section(self):
+        """The noise settings: ``ImageNoise(**layer.section)`` draws the same noise."""
+        return {name: getattr(self, name) for name in NoiseSettings.section_fields()}
+
+    # The older attribute names (``section_names``).
+    clip = property(lambda self: self.clip_noise)
+    mixed = property(lambda self: self.noise_mix == "mixed")
+    camera = property(lambda self: {"white_balance": self.camera_white_balance, "bayer": self.camera_bayer,
+                                    "tone_curve": self.camera_tone_curve})
+    jpeg_quality = property(lambda self: (self.jpeg_quality_min, self.jpeg_quality_max))
 
     def call(self, images):
         replicas, replica_id = _replica_position()
@@ -386,9 +390,7 @@ class ImageNoise(keras.layers.Layer):
         return ops.slice(noisy, [replica_id * local, 0, 0, 0], ops.shape(images))
 
     def _noise(self, images):
-        return add_noise(images, self.sigma, self.salt_pepper, self.seed_generator, self.box, self.sigma_max,
-                         self.clip, self.salt_pepper_max, self.mixed, self.eight_bit_share, self.camera_share,
-                         self.camera, self.jpeg_share, self.jpeg_quality)
+        return add_noise(images, seed=self.seed_generator, box=self.box, **self.section)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -405,12 +407,5 @@ class ImageNoise(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"sigma": self.sigma, "salt_pepper": self.salt_pepper, "box": self.box, "seed": self.seed,
-             "sigma_max": self.sigma_max, "clip": self.clip, "salt_pepper_max": self.salt_pepper_max,
-             "mixed": self.mixed, "eight_bit_share": self.eight_bit_share, "camera_share": self.camera_share,
-             "camera_white_balance": self.camera["white_balance"], "camera_bayer": self.camera["bayer"],
-             "camera_tone_curve": self.camera["tone_curve"], "jpeg_share": self.jpeg_share,
-             "jpeg_quality_min": self.jpeg_quality[0], "jpeg_quality_max": self.jpeg_quality[1]}
-        )
+        config.update({**self.section, "box": self.box, "seed": self.seed})
         return config

@@ -28,8 +28,7 @@ from pathlib import Path
 from stl_denoise.config import TRUNCNORMAL, ClassifierConfig, TrainConfig
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import write_json, write_text
-from stl_denoise.runner import SUMMARY_TAIL, tail_mean
-from stl_denoise.runs import METRICS_FILE, load_run, read_metrics, run_is_finished
+from stl_denoise.runs import METRICS_FILE, SUMMARY_TAIL, load_run, read_metrics, run_is_finished, tail_mean
 
 FULL_STEPS = 10_000  # paper §4.2: 100k images at batch 10
 STL10_SIDE = 96  # STL-10 images are 96x96 (paper §4.1)

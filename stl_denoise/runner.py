@@ -14,7 +14,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,12 +28,11 @@ from stl_denoise.distribute import (adapt_to_strategy, check_global_batch, check
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.optimizers import optimizer_from_config
-from stl_denoise.runs import (CONFIG_FILE, METRICS_FILE, changed_settings, check_run_dir, read_metrics,
-                              refuse_if_locked, run_folder_lock)
+from stl_denoise.runs import (CONFIG_FILE, METRICS_FILE, SUMMARY_TAIL, changed_settings, check_run_dir,  # noqa: F401
+                              read_metrics, refuse_if_locked, run_folder_lock, tail_key, tail_mean)  # (re-exported)
 
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "checkpoint.keras"
-SUMMARY_TAIL = 100  # summaries average the last 100 iterations (Fig. 6's noise is ~2x batch to batch)
 # The input files a run records a SHA-256 of (config.json key), and the settings that name them: a
 # rerun with those settings unchanged must find the same bytes there.
 FINGERPRINTED_INPUTS = {"data": ("data", "data_split"), "init_from": ("init_from",), "init": ("init",),
@@ -51,8 +49,11 @@ class Recipe:
     def __init__(self, config):
         self.config = config
 
-    def prepare(self):
-        """Checks and loads that can fail, before anything is written or seeded: {record entries}."""
+    def record_inputs(self):
+        """Check and load the run's inputs (data, start weights...) before anything is written or seeded.
+
+        Returns their config.json entries (e.g. a data folder's SHA-256).
+        """
         return {}
 
     def build(self):
@@ -62,8 +63,8 @@ class Recipe:
     def loss_and_metrics(self):
         raise NotImplementedError
 
-    def start(self, resumed):
-        """Called before fitting; ``resumed``: the run's own backup will restore its weights."""
+    def apply_start_weights(self, resumed):
+        """Set the weights a run starts from, before fitting; ``resumed``: its own backup restores them instead."""
 
     def dataset(self, skip_batches):
         """The training batches from iteration ``skip_batches`` on (resumed runs skip what they saw)."""
@@ -93,7 +94,7 @@ def run(recipe, run_dir, verbose=True, rerun_of=None):
     if config.strategy != "multiworker":  # the chief locks once its workers have joined
         refuse_if_locked(run_dir)
     strategy = make_strategy(config.strategy)  # before any TF op: a multi-worker strategy must come first
-    record = {"kind": config.KIND, "config": config.to_dict(), **recipe.prepare(), "environment": environment()}
+    record = {"kind": config.KIND, "config": config.to_dict(), **recipe.record_inputs(), "environment": environment()}
     if rerun_of is not None:
         record["rerun_of"] = rerun_entry(rerun_of, config, record)
 
@@ -115,7 +116,7 @@ def run(recipe, run_dir, verbose=True, rerun_of=None):
         if out_dir != run_dir and (run_dir / METRICS_FILE).exists():  # a worker's summary covers the whole run
             shutil.copyfile(run_dir / METRICS_FILE, out_dir / METRICS_FILE)
         write_json(out_dir / CONFIG_FILE, record)
-        recipe.start(resumed=initial_epoch > 0)
+        recipe.apply_start_weights(resumed=initial_epoch > 0)
         step = cb.GlobalStep(steps_per_epoch, initial_epoch)
         nan_stop = cb.StopOnNaN(step, metric=recipe.columns[0])
         # Order matters at epoch ends: metrics are flushed before the backup that
@@ -196,7 +197,7 @@ def epoch_plan(steps, steps_per_epoch):
 def restored_epoch(run_dir, config):
     """Epochs already done by an interrupted run (its last backup), 0 for a new run.
 
-    Versions before 0.1 (issue 15) made epochs gcd(--steps, --steps-per-epoch)
+    Versions before 0.1 made epochs gcd(--steps, --steps-per-epoch)
     long and did not record the length: a backup of such a run counts other
     epochs, and resuming it would skip data, so it is refused unless the
     lengths agree.
@@ -233,15 +234,6 @@ def rerun_entry(recorded, config, record):
                             f"was {old.get('path', '?')}); rerun from the folder the run was started in, or "
                             f"name the input with {', '.join(flag(name) for name in settings)}")
     return {"config": str(recorded.path / CONFIG_FILE), "changed": changed}
-
-
-def tail_mean(values, tail=SUMMARY_TAIL):
-    return statistics.fmean(values[-tail:])
-
-
-def tail_key(what, tail=SUMMARY_TAIL):
-    """Summary keys say how many iterations they average: ``tail_key("final_mse_mean")`` -> ``..._last_100``."""
-    return f"{what}_last_{tail}"
 
 
 @contextlib.contextmanager

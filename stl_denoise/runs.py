@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -23,12 +24,15 @@ try:
 except ImportError:  # Windows: no flock; one writer per folder is then the user's care
     fcntl = None
 
+from stl_denoise.checks import check_name_given
 from stl_denoise.config import CONFIG_KINDS, TRUNCNORMAL
 from stl_denoise.errors import UserError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 LOCK_FILE = "run.lock"
+# Summaries average the last 100 iterations (Fig. 6's noise is ~2x batch to batch); the one place that says 100.
+SUMMARY_TAIL = 100
 
 
 @dataclasses.dataclass
@@ -114,8 +118,7 @@ def run_is_finished(run_dir):
 
 def check_run_dir(run_dir, config):
     """A run folder holds one run: resuming it must use the same kind of run and the same settings."""
-    if not str(run_dir):  # Path("") is the current folder: a run would be spread over it
-        raise UserError("--out '': an empty name is not a run folder")
+    check_name_given(run_dir, "--out", "a run folder")
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: exists and is not a directory")
@@ -222,3 +225,12 @@ def check_metrics(run_dir):
                         raise UserError(f"{path}: line {line}: {column} is {str(value)[:40]!r}, not a number") from None
     except (OSError, ValueError, csv.Error) as error:
         raise UserError(f"{path}: unreadable ({type(error).__name__})") from None
+
+
+def tail_mean(values, tail=SUMMARY_TAIL):
+    return statistics.fmean(values[-tail:])
+
+
+def tail_key(what, tail=SUMMARY_TAIL):
+    """Summary keys say how many iterations they average: ``tail_key("final_mse_mean")`` -> ``..._last_100``."""
+    return f"{what}_last_{tail}"

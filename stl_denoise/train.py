@@ -10,86 +10,49 @@ import statistics
 import keras
 
 from stl_denoise import callbacks as cb
-from stl_denoise import data
-from stl_denoise import runner
-from stl_denoise.config import ClassifierConfig, TrainConfig
+from stl_denoise import data, models, runner
+from stl_denoise.config import ClassifierConfig, TrainConfig, flag
 from stl_denoise.errors import UserError
 from stl_denoise.io import file_record
-from stl_denoise.models import build_denoiser
 from stl_denoise.noise import ImageNoise
+from stl_denoise.pretrained import load_denoiser, model_path
 from stl_denoise.runs import saved_model_path
 
 
 def denoiser_from_config(config):
-    return build_denoiser(
-        skip_connections=config.model == "dsc",
-        gate_factors=config.gate_factors,
-        gate_reading=config.gate_reading,
-        bottleneck_channels=config.bottleneck_channels,
-        kernel_size=config.kernel_size,
-        init_stddev=config.init_stddev,
-        output_activation=config.output_activation,
-        residual=config.residual,
-        input_range=config.input_range,
-        zero_init_output=config.zero_init_output,
-        seed=config.seed,
-    )
+    """A fresh denoiser of the config's architecture section, seeded by the run's seed."""
+    return models.denoiser(**config.architecture, seed=config.seed)
 
 
 def initial_weights(config):
     """``--init-from``: the start weights and a record of their file, or (None, None).
 
-    Checked against the configured architecture (layer types, settings and
-    weight shapes) before the run folder exists, so a mismatch writes nothing.
+    Checked against the configured architecture section before the run folder
+    exists, so a mismatch writes nothing.
     """
     if not config.init_from:
         return None, None
-    from stl_denoise.pretrained import load_denoiser, model_path
-
     path = model_path(config.init_from).resolve()
     source = load_denoiser(path)
-    expected = denoiser_from_config(config)
-
-    first_difference = _architecture_difference(source, expected)
-    if first_difference:
-        raise UserError(
-            f"{path}: --init-from model differs from this run's architecture at {first_difference} "
-            "(check --preset, --model, --bottleneck-channels, --kernel-size, --gate-factors, --input-range, "
-            "--residual, --output-activation)"
-        )
+    try:
+        differences = models.architecture_difference(source, config.architecture)
+    except ValueError as error:  # not one of this package's denoisers
+        raise UserError(f"{path}: --init-from model: {error}") from None
+    if differences:
+        raise UserError(f"{path}: --init-from model differs from this run's architecture: " + ", ".join(
+            f"{flag(name)} {_shown(theirs)} there, {_shown(ours)} here" for name, (theirs, ours) in differences.items()))
     return source.get_weights(), file_record(path)
 
 
-def _architecture_difference(model, reference):
-    """The first layer where two denoisers differ (type, settings, weight shapes), or None."""
-    ignored = {"kernel_initializer", "bias_initializer", "dtype", "trainable", "seed"}
-
-    def describe(network):
-        return [(layer.name, (type(layer).__name__,
-                              {k: v for k, v in layer.get_config().items() if k not in ignored},
-                              [tuple(w.shape) for w in layer.weights]))
-                for layer in network.layers]
-
-    ours, theirs = describe(model), describe(reference)
-    for (name, description), (other_name, other) in zip(ours, theirs):
-        if (name, description) != (other_name, other):
-            return f"layer {name!r}" if name == other_name else f"layer {name!r} (expected {other_name!r})"
-    if len(ours) != len(theirs):
-        return f"its layer count ({len(ours)}, expected {len(theirs)})"
-    return None
+def _shown(value):
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}" if isinstance(
+        value, float) else str(value)
 
 
-def training_model(denoiser, config):
-    """clean -> noise -> denoiser, fitted with y = clean; the noise layer exists in training only."""
+def denoising_trainer(denoiser, config):
+    """clean -> noise (the config's noise section) -> denoiser, fitted with y = clean; the noise exists in training only."""
     clean = keras.Input(shape=(config.crop_size, config.crop_size, 3), name="clean")
-    noisy = ImageNoise(
-        config.sigma, config.salt_pepper, seed=config.seed, sigma_max=config.sigma_max, clip=config.clip_noise,
-        salt_pepper_max=config.salt_pepper_max, mixed=config.noise_mix == "mixed",
-        eight_bit_share=config.eight_bit_share, camera_share=config.camera_share,
-        camera_white_balance=config.camera_white_balance, camera_bayer=config.camera_bayer,
-        camera_tone_curve=config.camera_tone_curve, jpeg_share=config.jpeg_share,
-        jpeg_quality_min=config.jpeg_quality_min, jpeg_quality_max=config.jpeg_quality_max, name="noise",
-    )(clean)
+    noisy = ImageNoise(**config.noise, seed=config.seed, name="noise")(clean)
     return keras.Model(clean, denoiser(noisy), name="denoising_trainer")
 
 
@@ -104,8 +67,8 @@ def loss_and_metrics(config, extractor=None):
 
 
 def build_training_model(denoiser, config, extractor=None):
-    """The training model compiled as a run compiles it (benchmarks and tests use it alone)."""
-    return runner.compile_for_run(training_model(denoiser, config), config, *loss_and_metrics(config, extractor))
+    """``denoising_trainer`` compiled as a run compiles it (benchmarks and tests use it alone)."""
+    return runner.compile_for_run(denoising_trainer(denoiser, config), config, *loss_and_metrics(config, extractor))
 
 
 def metric_columns(config):
@@ -124,7 +87,7 @@ class DenoiserRecipe(runner.Recipe):
         self.columns = self.batch_metrics = metric_columns(config)
         self.extractor = self.start_weights = self.denoiser = None
 
-    def prepare(self):
+    def record_inputs(self):
         config = self.config
         if config.data == "stl10":  # fail (in seconds, offline) before the run folder exists
             data.stl10_builder(config.data_dir)
@@ -142,12 +105,12 @@ class DenoiserRecipe(runner.Recipe):
 
     def build(self):
         self.denoiser = denoiser_from_config(self.config)
-        return training_model(self.denoiser, self.config), self.denoiser
+        return denoising_trainer(self.denoiser, self.config), self.denoiser
 
     def loss_and_metrics(self):
         return loss_and_metrics(self.config, self.extractor)
 
-    def start(self, resumed):
+    def apply_start_weights(self, resumed):
         if self.start_weights is not None and not resumed:  # a resumed run restores its own weights
             self.denoiser.set_weights(self.start_weights)
 

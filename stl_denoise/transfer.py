@@ -100,7 +100,7 @@ class ClassifierRecipe(runner.Recipe):
     batch_metrics = ("cross_entropy", "accuracy")
     loss_name = "cross-entropy"
 
-    def prepare(self):
+    def record_inputs(self):
         config = self.config
         self.eval_images, self.eval_labels = labelled.evaluation_arrays(
             config.data, config.labelled_split, config.image_size, config.data_dir, limit=config.eval_images

@@ -136,3 +136,24 @@ def test_cli_process_runs_with_onednn_unless_the_user_says_no(tmp_path, user_val
     assert result.returncode == 0, result.stderr
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["environment"]
     assert recorded["onednn"] is expected
+
+
+def test_parsing_loads_no_tensorflow_and_import_still_registers_the_layers():
+    """``--help`` and argument errors need no TensorFlow; ``import stl_denoise`` then ``load_model`` still works."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "stl_denoise" / "weights" / "dsc-blind-mixed.keras"
+    script = f"""
+import sys
+from stl_denoise import cli
+cli.build_parser().parse_args(["train", "--out", "x"])
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "the parser loaded TensorFlow"
+import stl_denoise
+assert "tensorflow" not in sys.modules
+import keras
+model = keras.saving.load_model({str(shipped)!r})
+print(type(model.get_layer("gate_conv1")).__name__)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "GatedSkip"

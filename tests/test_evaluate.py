@@ -245,3 +245,26 @@ def test_cli_jpeg_quality_is_recorded(clean_folder, tmp_path):
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert {r["jpeg_quality"] for r in rows} == {"75"}
     assert main(["evaluate", "--images", str(clean_folder), "--jpeg-quality", "0", "--out", str(out)]) == 2
+
+
+def test_evaluate_noise_is_the_training_noise_of_the_same_section_in_distribution_and_seeding():
+    """``noisy_copy`` (NumPy, seeded per file) draws what ``ImageNoise(**section)`` draws for (sigma, salt_pepper)."""
+    from stl_denoise.config import NoiseSettings
+    from stl_denoise.noise import ImageNoise
+
+    section = NoiseSettings(sigma=25.0, salt_pepper=0.06, clip_noise=False)
+    clean = np.full((256, 256, 3), 128.0)
+    numpy_draw = evaluate.noisy_copy(clean, section.sigma, section.salt_pepper, seed=0, name="a.png")
+    layer_draw = np.asarray(ImageNoise(**vars(section), seed=0)(clean[None].astype("float32")))[0]
+    for noisy in (numpy_draw, layer_draw):
+        salt, pepper = (noisy == 255.0).all(-1), (noisy == 0.0).all(-1)
+        assert abs(salt.mean() - 0.03) < 0.004 and abs(pepper.mean() - 0.03) < 0.004  # whole pixels, half each
+        gaussian = noisy[~(salt | pepper)] - 128.0
+        assert abs(gaussian.std() - 25.0) < 0.5 and abs(gaussian.mean()) < 0.5
+        assert gaussian.min() < -80 and gaussian.max() > 80  # unclipped, as clip_noise=False
+    # Seeding: the same seed draws the same noise, another seed other noise, in both.
+    again = np.asarray(ImageNoise(**vars(section), seed=0)(clean[None].astype("float32")))[0]
+    other = np.asarray(ImageNoise(**vars(section), seed=1)(clean[None].astype("float32")))[0]
+    np.testing.assert_array_equal(layer_draw, again)
+    assert not np.array_equal(layer_draw, other)
+    np.testing.assert_array_equal(numpy_draw, evaluate.noisy_copy(clean, 25.0, 0.06, seed=0, name="a.png"))

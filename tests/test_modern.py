@@ -90,7 +90,7 @@ def test_init_from_another_architecture_is_refused_before_writing(tmp_path):
     source = tmp_path / "modern.keras"
     build_denoiser(output_activation="linear", residual=True, input_range=1.0, seed=0).save(source)
     run_dir = tmp_path / "faithful"
-    with pytest.raises(UserError, match=r"modern\.keras: --init-from model differs .* layer 'to_input_range'"):
+    with pytest.raises(UserError, match=r"modern\.keras: --init-from model differs .* --input-range 1 there, 255 here"):
         train(TrainConfig(data="sample", steps=2, init_from=str(source)), run_dir, verbose=False)
     assert not run_dir.exists()
     with pytest.raises(UserError, match="no such model file"):

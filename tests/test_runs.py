@@ -269,3 +269,15 @@ def test_the_readme_code_map_names_every_module():
     missing = [path.name for path in sorted((ROOT / "stl_denoise").glob("*.py"))
                if path.name not in ("__init__.py", "__main__.py") and f"`{path.name}`" not in code_map]
     assert not missing, f"README code map lacks {missing}"
+
+
+def test_every_committed_run_record_still_loads_and_reruns_with_config():
+    records = sorted((ROOT / "reports").rglob("config.json"))
+    assert records, "no committed run records under reports/"
+    for path in records:
+        recorded = load_run(path)
+        command = "train" if recorded.kind == TrainConfig.KIND else "transfer"
+        argv = [command, "--config", str(path), "--out", "x"]
+        args = cli.build_parser(*cli.defaults_from_argv(argv)).parse_args(argv)
+        again = cli.config_from_args(args) if command == "train" else cli.classifier_config_from_args(args, args.init)
+        assert again == recorded.config, path
