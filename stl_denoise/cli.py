@@ -248,7 +248,7 @@ def cmd_demo(args):
 
 
 def cmd_download_stl10(args):
-    from stl_denoise.data import stl10_builder
+    from stl_denoise.stl10 import stl10_builder
 
     builder = stl10_builder(args.data_dir)
     print(f"STL-10 is prepared in {builder.data_dir}")
@@ -508,8 +508,9 @@ def _discard(stream):
 
 def cmd_evaluate(args):
     from stl_denoise import baselines, evaluate
-    from stl_denoise.data import list_image_files, split_files
+    from stl_denoise.folders import list_image_files
     from stl_denoise.pretrained import load_denoiser
+    from stl_denoise.splits import split_files
 
     _check_pixel_shuffle(args.pixel_shuffle, args.pd_refine)
     if (args.images is None) == (args.pairs is None):
@@ -644,8 +645,8 @@ def _add_tiling_arguments(parser):
 
 def add_use_subcommands(sub):
     from stl_denoise.baselines import BASELINES
-    from stl_denoise.data import DATA_SPLITS
     from stl_denoise.pretrained import DEFAULT_MODEL
+    from stl_denoise.splits import DATA_SPLITS
 
     evaluate = sub.add_parser("evaluate", help="PSNR/SSIM and s/image of models vs classical baselines")
     evaluate.add_argument("--model", nargs="+", default=[DEFAULT_MODEL],

@@ -13,20 +13,17 @@ flags.  ``stl_denoise.runs`` reads a recorded config back (``--config``).
 import dataclasses
 import json
 import math
-import platform
-import subprocess
-import sys
 import types
 import typing
 from pathlib import Path
 
-from stl_denoise.data import DATA_SPLITS
 from stl_denoise.distribute import STRATEGIES
 from stl_denoise.errors import UserError
 from stl_denoise.labelled import LABELLED_SOURCES, LABELLED_SPLITS
 from stl_denoise.layers import GATE_READINGS
 from stl_denoise.models import DEFAULT_BOTTLENECK_CHANNELS, DEFAULT_GATE_FACTORS, SIZE_MULTIPLE
 from stl_denoise.noise import JPEG_QUALITY_RANGE
+from stl_denoise.splits import DATA_SPLITS
 
 MODELS = ("dsc", "plain")  # plain = the DSC net with its connections off
 LOSSES = ("mse", "perceptual")
@@ -360,26 +357,3 @@ REAL_MIXED = dict(
 PRESETS = {"faithful": TrainConfig(), "modern": TrainConfig(**MODERN), "blind-mixed": TrainConfig(**BLIND_MIXED),
            "real-mixed": TrainConfig(**REAL_MIXED)}
 
-
-def environment():
-    """Versions and code revision recorded beside every run."""
-    import keras
-    import numpy
-
-    from stl_denoise._quiet import import_tensorflow, onednn_enabled
-
-    info = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "tensorflow": import_tensorflow().__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "onednn": onednn_enabled(),
-    }
-    try:
-        info["git_commit"] = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info["git_commit"] = None
-    return info

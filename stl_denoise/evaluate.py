@@ -220,7 +220,7 @@ def find_pairs(folder):
     Every image must take part in exactly one pair, so that a typo cannot
     quietly leave a photo out of the scores.
     """
-    from stl_denoise.data import list_image_files
+    from stl_denoise.folders import list_image_files
 
     found = {"noisy": {}, "clean": {}}
     for path in list_image_files(folder):
@@ -258,7 +258,7 @@ def evaluate_pairs(pairs, models, baseline_names, tile=DEFAULT_TILE, margin=DEFA
     """
     if baseline_sigma not in BASELINE_SIGMAS:
         raise ValueError(f"baseline_sigma must be one of {BASELINE_SIGMAS}, got {baseline_sigma!r}")
-    from stl_denoise.data import image_size
+    from stl_denoise.folders import image_size
 
     methods = _methods(models, baseline_names, tile, margin, self_ensemble, pixel_shuffle, pd_refine)
     model_names = set(methods) - set(baseline_names)

@@ -97,7 +97,7 @@ def _square(image, size=FIGURE_SIZE):
 
 def _stl10_by_class(class_names, data_dir):
     """The first, second, ... test image of each named class (repeats take the next one)."""
-    from stl_denoise.data import stl10_builder
+    from stl_denoise.stl10 import stl10_builder
     from stl_denoise.labelled import stl10_examples
 
     stl10_builder(data_dir)  # fails fast, with the fix, when STL-10 is not prepared
@@ -130,6 +130,7 @@ def chosen_images(source, data_dir=None, names=None):
     folder source; by default a ship, a ship, a bird on STL-10 (as the paper).
     """
     from stl_denoise import data
+    from stl_denoise.folders import list_image_files
 
     if source == "stl10":
         return [(caption, _square(image)) for caption, image in _stl10_by_class(names or DEFAULT_IMAGES["stl10"], data_dir)]
@@ -151,7 +152,7 @@ def chosen_images(source, data_dir=None, names=None):
             pixels = pixels / 257.0
         return as_rgb(pixels)  # grey repeated, alpha dropped, as Pillow's convert("RGB") did
 
-    files = [Path(source) / n for n in names] if names else data.list_image_files(source)[:3]
+    files = [Path(source) / n for n in names] if names else list_image_files(source)[:3]
     files = (files * 3)[:3]
     return [(f"file {path.name}", _square(rgb(path))) for path in files]
 

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import stl_denoise  # noqa: F401
-from stl_denoise import data, labelled
+from stl_denoise import data, labelled, stl10
 from stl_denoise.classifier import BatchAccuracy, BatchCrossEntropy, build_classifier, feature_extractor
 from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
@@ -86,7 +86,7 @@ def count(dataset):
 
 
 def test_stl10_labelled_splits_through_mock_data(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=7):
         paper, _ = labelled._examples("stl10", "paper", "train", 64, str(tmp_path))
         standard, _ = labelled._examples("stl10", "standard", "train", 64, str(tmp_path))
@@ -120,7 +120,7 @@ def test_unknown_source_and_split():
 
 def test_unlabelled_examples_from_tfds_stop_the_classifier_data(monkeypatch, tmp_path):
     """A labelled split that (wrongly) carried tfds' unlabelled marker -1 is rejected, not trained on."""
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
 
     def as_dataset(self, split, **kwargs):
         labels = np.array([4, -1, 2], "int64")  # -1: how tfds labels STL-10's unlabelled images

@@ -170,15 +170,15 @@ def test_notebook_opens_on_the_committed_full_length_records(tmp_path):
 def test_stl10_images_are_chosen_by_class(monkeypatch, tmp_path):
     import tensorflow_datasets as tfds
 
-    from stl_denoise import data
+    from stl_denoise import stl10
     from stl_denoise.errors import UserError
     from stl_denoise.figures import STL10_CLASSES as names
     from stl_denoise.figures import chosen_images
 
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=80):
         chosen = chosen_images("stl10", str(tmp_path))
-        examples = list(data.stl10_builder(str(tmp_path)).as_dataset(split="test").as_numpy_iterator())
+        examples = list(stl10.stl10_builder(str(tmp_path)).as_dataset(split="test").as_numpy_iterator())
         labels = [int(example["label"]) for example in examples]
         with pytest.raises(UserError, match="'whale' is not an STL-10 class"):
             chosen_images("stl10", str(tmp_path), ("whale",))

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from stl_denoise.cli import build_parser, main
-from stl_denoise.data import IMAGE_SUFFIXES
+from stl_denoise.folders import IMAGE_SUFFIXES
 from stl_denoise.pretrained import SHIPPED
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from stl_denoise import data, figures
+from stl_denoise import data, figures, folders, splits
 from stl_denoise.cli import main
 from stl_denoise.denoise_files import denoise_files
 from stl_denoise.errors import DataUnavailableError, UserError, printable
@@ -105,8 +105,8 @@ def test_names_that_are_not_utf8(tmp_path, capsys, identity):
     assert code == 0 and b"caf\\xe9.png ->" in strict.buffer.getvalue()
     assert (tmp_path / "out" / f"{NOT_UTF8}.png").exists()
     # train --data: the folder hash takes the bytes; TensorFlow cannot open the name, so it is refused by name
-    files = data.list_image_files(folder)
-    assert len(data.folder_hash(folder, files)) == 64
+    files = folders.list_image_files(folder)
+    assert len(folders.folder_hash(folder, files)) == 64
     with pytest.raises(DataUnavailableError, match=r"caf.\.png: its name is not UTF-8"):
         data._check_min_size(files, 16)
 
@@ -183,7 +183,7 @@ def test_a_training_folder_file_tensorflow_cannot_decode_is_named_before_trainin
     else:
         bad = folder / "bad.png"
         bad.write_bytes((folder / "good.png").read_bytes()[:80])  # the header (and size) survive
-    assert data.image_size(bad) == (40, 40)  # the old header check passed it
+    assert folders.image_size(bad) == (40, 40)  # the old header check passed it
     code, _, err = run(["train", "--data", folder, "--steps", "2", "--crop-size", "32", "--batch-size", "2",
                         "--out", tmp_path / "run"], capsys)
     assert code == 2 and len(err) == 1 and str(bad) in err[0] and "TensorFlow" in err[0], err
@@ -291,7 +291,7 @@ def test_skipped_entries_and_unreadable_subfolders_are_listed(tmp_path, capsys, 
     assert [s.split("/")[-1] for s in skipped] == ["anim.gif", "dangling.png", "fifo.png", "linked", "loop.png"], err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
     with pytest.raises(DataUnavailableError, match="locked: cannot read this folder"):
-        data.list_image_files(folder)
+        folders.list_image_files(folder)
 
 
 # --- unclear messages ------------------------------------------------------------------------
@@ -467,9 +467,9 @@ def test_printable_escapes_what_would_forge_lines():
 
 def test_split_of_a_name_that_is_not_utf8_is_decided_not_a_crash():
     name = Path(os.fsdecode(b"photo-\xff\xfe.png"))
-    assert data.is_validation_file(name) in (True, False)
+    assert splits.is_validation_file(name) in (True, False)
     # UTF-8 names keep the split they had before (the same bytes are hashed).
-    assert [data.is_validation_file(Path(f"{i}.jpg")) for i in range(40)].count(True) > 0
+    assert [splits.is_validation_file(Path(f"{i}.jpg")) for i in range(40)].count(True) > 0
 
 
 def test_train_into_an_empty_out_name_is_refused(tmp_path, capsys, monkeypatch):

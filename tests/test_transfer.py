@@ -117,9 +117,9 @@ def test_default_steps_are_one_pass():
 
 
 def test_offline_stl10_fails_fast_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    from stl_denoise import data
+    from stl_denoise import stl10
 
-    monkeypatch.setattr(data, "STL10_HOST", ("127.0.0.1", 9))  # closed port: refused at once
+    monkeypatch.setattr(stl10, "STL10_HOST", ("127.0.0.1", 9))  # closed port: refused at once
     code = main(["transfer", "--init", "truncnormal", "--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and "STL-10 is not prepared" in err and "DATA=digits" in err and err.count("\n") == 1
