@@ -47,6 +47,32 @@ def test_every_figure_file_is_written(tiny_runs, drawn):
     assert "digits (paper)" in listing and "sample" in listing
 
 
+def test_a_new_row_of_the_figure_table_is_drawn_by_the_one_loop(tmp_path, monkeypatch):
+    """A figure is a row of ``figures.TABLE``: the loop draws it, or skips it naming the runs it needs."""
+    from stl_denoise import figures
+
+    drawn_with = []
+
+    def draw_toy(inputs, figure):
+        drawn_with.append((figure, inputs.out_dir, inputs.seed))
+        (inputs.out_dir / f"{figure}.png").write_bytes(b"toy")
+        return {"runs": [], "drawn": "toy", "notes": ["a toy figure's note"], "note": "toy"}
+
+    def never(inputs, figure):
+        raise AssertionError("drawn without the run it needs")
+
+    monkeypatch.setattr(figures, "TABLE", figures.TABLE + (figures.Figure("fig98", ("dsc",), never),
+                                                          figures.Figure("fig99", (), draw_toy)))
+    messages = []
+    results = draw_figures([], tmp_path, seed=3, report=messages.append)
+    assert list(results) == [*FIGURES, "fig98", "fig99"]
+    assert drawn_with == [("fig99", tmp_path, 3)] and results["fig99"]["drawn"] == "toy"
+    assert results["fig98"] == {"skipped": "needs a dsc run"} and "skipping fig98: needs a dsc run" in messages
+    listing = (tmp_path / "figures.md").read_text()
+    assert "| fig99 | fig99.png |  |  | toy |" in listing and "## fig99.png\n\n- a toy figure's note" in listing
+    assert "| fig98 | — | — | — | skipped: needs a dsc run |" in listing
+
+
 def column(run, name):
     return read_curve(run, name)
 
