@@ -7,6 +7,8 @@ AVX-512 CPUs ran this net ~2.4x faster than NCHW (issue 12), so the benchmark
 measures both and compares against the faster.  Only used by ``benchmarks/bench.py``.
 """
 
+import functools
+
 import torch
 from torch import nn
 
@@ -102,7 +104,8 @@ def measure(spec):
             result["layouts"][layout] = {"images_per_second": spec["batch_size"] / seconds}
         else:
             run = inference_fn(spec["skip_connections"], layout)
-            result["layouts"][layout] = {"seconds": median_seconds(lambda: run(data), spec["reps"], warmup=1)[0]}
+            result["layouts"][layout] = {"seconds": median_seconds(functools.partial(run, data), spec["reps"],
+                                                                   warmup=1)[0]}
     return result
 
 

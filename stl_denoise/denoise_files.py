@@ -18,7 +18,6 @@ from stl_denoise.folders import IMAGE_SUFFIXES, scan_folder
 from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
 
-
 PROGRESS_AFTER = 3.0  # seconds into one image before its tiles are counted on the terminal
 
 

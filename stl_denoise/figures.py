@@ -100,8 +100,8 @@ def _square(image, size=FIGURE_SIZE):
 
 def _stl10_by_class(class_names, data_dir):
     """The first, second, ... test image of each named class (repeats take the next one)."""
-    from stl_denoise.stl10 import stl10_builder
     from stl_denoise.labelled import stl10_examples
+    from stl_denoise.stl10 import stl10_builder
 
     stl10_builder(data_dir)  # fails fast, with the fix, when STL-10 is not prepared
     names = STL10_CLASSES
@@ -136,7 +136,8 @@ def chosen_images(source, data_dir=None, names=None):
     from stl_denoise.folders import list_image_files
 
     if source == "stl10":
-        return [(caption, _square(image)) for caption, image in _stl10_by_class(names or DEFAULT_IMAGES["stl10"], data_dir)]
+        return [(caption, _square(image))
+                for caption, image in _stl10_by_class(names or DEFAULT_IMAGES["stl10"], data_dir)]
     if source == "sample":
         photos = data.sample_images()
         names = names or DEFAULT_IMAGES["sample"]
@@ -388,7 +389,7 @@ def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=pr
             results[figure.name] = figure.draw(inputs, figure.name)
         except FigureSkipped as skipped:
             results[figure.name] = {"skipped": str(skipped)}
-    for figure, result in results.items():
+    for result in results.values():
         if "skipped" not in result:
             made_by = [f"Made by {figure_notes.describe_settings(run)}" for run in result["runs"] if run]
             result["notes"] = made_by + result["notes"]

@@ -65,7 +65,8 @@ def stl10_examples(tfds_split, data_dir=None):
     from stl_denoise.stl10 import stl10_builder
 
     if "unlabelled" in tfds_split:
-        raise UserError(f"STL-10 split {tfds_split!r}: the unlabelled images carry no class and cannot train a classifier")
+        raise UserError(
+            f"STL-10 split {tfds_split!r}: the unlabelled images carry no class and cannot train a classifier")
     try:
         builder = stl10_builder(data_dir)
     except DataUnavailableError as error:

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import stl_denoise  # noqa: F401
-from stl_denoise import data, labelled, stl10
+from stl_denoise import labelled, stl10
 from stl_denoise.classifier import BatchAccuracy, BatchCrossEntropy, build_classifier, feature_extractor
 from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
@@ -26,7 +26,8 @@ def test_table_2_shapes_and_names():
 def test_encoder_weights_have_the_denoisers_shapes():
     classifier, denoiser = build_classifier(bottleneck_channels=518), build_denoiser(bottleneck_channels=518)
     for name in ("conv1", "conv2", "conv3", "conv4", "conv5"):
-        assert [w.shape for w in classifier.get_layer(name).weights] == [w.shape for w in denoiser.get_layer(name).weights]
+        assert ([w.shape for w in classifier.get_layer(name).weights]
+                == [w.shape for w in denoiser.get_layer(name).weights])
 
 
 def test_default_init_is_truncated_normal():
@@ -138,9 +139,10 @@ def test_make_targets_are_one_cli_call_each():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    for target, expected in (("pretrain-classify", "-m stl_denoise pretrain-classify --data digits --pretrained runs/dsc"),
-                             ("train-perceptual", "-m stl_denoise train --model plain --loss perceptual"),
-                             ("figures", "-m stl_denoise figures runs/dsc runs/plain runs/classify runs/perceptual")):
-        lines = subprocess.run(["make", "-n", "--no-print-directory", target, "DATA=digits"], cwd=repo, capture_output=True, text=True,
-                               check=True).stdout.strip().splitlines()
+    for target, expected in (
+            ("pretrain-classify", "-m stl_denoise pretrain-classify --data digits --pretrained runs/dsc"),
+            ("train-perceptual", "-m stl_denoise train --model plain --loss perceptual"),
+            ("figures", "-m stl_denoise figures runs/dsc runs/plain runs/classify runs/perceptual")):
+        lines = subprocess.run(["make", "-n", "--no-print-directory", target, "DATA=digits"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], lines

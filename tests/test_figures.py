@@ -25,7 +25,8 @@ def tiny_runs(tmp_path_factory):
     train(TrainConfig(model="plain", **quick), runs / "plain", verbose=False)
     classify = dict(data="digits", image_size=32, steps=20, steps_per_epoch=10, eval_every=10, eval_images=100)
     train_classifier(ClassifierConfig(init="truncnormal", **classify), runs / "classify" / "truncnormal", verbose=False)
-    train_classifier(ClassifierConfig(init=str(runs / "dsc"), **classify), runs / "classify" / "pretrained", verbose=False)
+    train_classifier(ClassifierConfig(init=str(runs / "dsc"), **classify), runs / "classify" / "pretrained",
+                     verbose=False)
     train(TrainConfig(model="plain", loss="perceptual", perceptual_classifier=str(runs / "classify" / "truncnormal"),
                       learning_rate=1e-8, **quick), runs / "perceptual", verbose=False)
     return runs

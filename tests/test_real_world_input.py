@@ -379,7 +379,8 @@ def test_photos_come_out_upright_with_their_profile(tmp_path, identity, orientat
                                  **({"quality": 100, "subsampling": 0} if fmt == "JPEG" else {}))
     with Image.open(source) as image:
         upright = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    assert denoise_files(keras.saving.load_model(identity), [source], tmp_path / "out", report=lambda line: None) == (1, [])
+    assert denoise_files(keras.saving.load_model(identity), [source], tmp_path / "out",
+                         report=lambda line: None) == (1, [])
     with Image.open(tmp_path / "out" / "p.png") as output:
         assert np.array_equal(np.asarray(output), upright)
         assert output.info.get("icc_profile") == SRGB
@@ -455,7 +456,7 @@ def test_read_picture_keeps_no_profile_for_the_wrong_colour_space(tmp_path, iden
     Image.frombytes("CMYK", (24, 20), RNG.integers(0, 256, 20 * 24 * 4, dtype=np.uint8).tobytes()).save(
         tmp_path / "c.jpg", icc_profile=cmyk)
     assert read_picture(tmp_path / "c.jpg").pixels.shape == (20, 24, 3)
-    denoise_files(keras.saving.load_model(identity), [tmp_path / "c.jpg"], tmp_path / "out", report=lambda l: None)
+    denoise_files(keras.saving.load_model(identity), [tmp_path / "c.jpg"], tmp_path / "out", report=lambda line: None)
     with Image.open(tmp_path / "out" / "c.png") as output:
         assert output.mode == "RGB" and "icc_profile" not in output.info
 

@@ -73,7 +73,8 @@ def test_reproduce_runs_everything_then_resumes_without_retraining(tmp_path, cap
     report = (out / "report.md").read_text()
     mean, steps, _ = mse_tail(out / "plain")
     assert f"| plain | 0 | 8 | {mean:,.0f} |" in report and steps == 8
-    for figure in ("fig04", "fig05", "fig06", "fig07", "fig09", "fig10", "fig11", "mse_all_runs", "denoised_by_each_run"):
+    for figure in ("fig04", "fig05", "fig06", "fig07", "fig09", "fig10", "fig11", "mse_all_runs",
+                   "denoised_by_each_run"):
         assert (out / "figures" / f"{figure}.png").exists()
     modified = (out / "dsc" / "model.keras").stat().st_mtime_ns
     assert main(args) == 0
