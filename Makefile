@@ -9,7 +9,7 @@ SEED   ?= 0
 RUNS   ?= runs
 ARGS   ?=
 
-.PHONY: install test notebook notebook-run train-dsc train-plain stl10 demo bench gpu-check
+.PHONY: install lint test notebook notebook-run train-dsc train-plain stl10 demo bench gpu-check
 .PHONY: pretrain-classify train-perceptual figures train-modern reproduce train-blind-mixed train-real-mixed
 
 # pip install -e '.[EXTRA]' unless this Python already has the package and the extra (setup.cfg's
@@ -21,8 +21,13 @@ ensure_installed = $(PYTHON) tools/installed.py $(1) || $(PYTHON) -m pip install
 install:
 	$(PYTHON) -m pip install -e '.[notebook]'
 
-test:
+# The linter first (pyproject.toml's [tool.ruff]: pyflakes, pycodestyle errors, import order, bugbear),
+# then the suite; CI's `make test` thus fails on a lint error before any test runs.
+lint:
 	$(call ensure_installed,test)
+	$(PYTHON) -m ruff check stl_denoise tests benchmarks
+
+test: lint
 	$(PYTHON) -m pytest -q
 
 # The walkthrough of the paper's §5 in Jupyter, reading the runs under RUNS (README, "Figures").

@@ -29,7 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import stl_denoise  # noqa: E402,F401  (quiet TF import)
+# stl_denoise first: its TensorFlow settings (oneDNN, quiet logs) must be in place before Keras loads TensorFlow.
+import stl_denoise  # noqa: E402
+
+# isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -217,8 +220,6 @@ def inference_vs_torch(size, reps, inner, with_torch):
 
     Same untrained faithful DSC network on both sides: speed does not depend on the weights.
     """
-    import stl_denoise
-
     model = denoiser_from_config(TrainConfig(model="dsc"))
     image = bench_photo(size)
     runs = {"ours": [], "ratio": []} | {layout: [] for layout in TORCH_LAYOUTS}
@@ -427,7 +428,8 @@ def print_report(report):
         # PyTorch's and TensorFlow's thread pools react differently to busy cores, so not even
         # the ratios are to be trusted then.
         print("WARNING: other jobs were running (load average above); figures and ratios are not comparable")
-    print(f"matmul: {report['matmul_gflops']:.0f} GFLOP/s; train step {report['train_gflop_per_image']:.2f} GFLOP/image")
+    print(f"matmul: {report['matmul_gflops']:.0f} GFLOP/s; "
+          f"train step {report['train_gflop_per_image']:.2f} GFLOP/image")
     print()
     print("## Training end to end: the real trainer, per-step metrics on; images/s from the median step")
     print("| model@batch | ours | PyTorch NCHW | PyTorch channels_last | ours / faster PyTorch |")
@@ -455,7 +457,8 @@ def print_report(report):
               f"{100 * r['input_wait_share']:.1f}% | {r['achieved_gflops']:.0f} |")
     if report.get("bm3d_512_seconds"):
         ours = report["inference"]["512"]["ours_seconds"]
-        print(f"CBM3D 512x512: {report['bm3d_512_seconds']:.1f} s ({report['bm3d_512_seconds'] / ours:.0f}x our inference)")
+        print(f"CBM3D 512x512: {report['bm3d_512_seconds']:.1f} s "
+              f"({report['bm3d_512_seconds'] / ours:.0f}x our inference)")
     for scenario, mib in report["memory_mib"].items():
         print(f"peak memory {scenario}: {mib if mib is None else round(mib)} MiB")
     print(f"faithful run (100,000 images, batch 10) estimate from the trainer's mean step: "

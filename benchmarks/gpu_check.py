@@ -82,8 +82,9 @@ def run_gpu_tests(timeout):
 
 def train_run(overrides, steps, batch_size=10):
     """The real trainer (``stl-denoise train --data sample``), every callback on."""
-    import bench
     from stl_denoise.config import TrainConfig
+
+    import bench
 
     rows, summary, wall = bench.run_trainer(TrainConfig(data="sample", steps=steps, batch_size=batch_size, **overrides))
     seconds = [float(row["seconds"]) for row in rows[min(3, len(rows) - 1):]]  # the first steps compile
@@ -108,10 +109,11 @@ def train_run(overrides, steps, batch_size=10):
 
 def in_memory_images_per_second(batch_size, mixed_precision, steps=50):
     """``fit`` on one in-memory batch: the GPU's rate without input or trainer callbacks."""
-    import bench
     from stl_denoise.config import TrainConfig
     from stl_denoise.runner import dtype_policy
     from stl_denoise.train import build_training_model, denoiser_from_config
+
+    import bench
 
     tf = bench.tf
     config = TrainConfig(data="sample", batch_size=batch_size, mixed_precision=mixed_precision)
@@ -126,10 +128,11 @@ def in_memory_images_per_second(batch_size, mixed_precision, steps=50):
 
 
 def inference_times(size, reps=3):
-    import bench
     import stl_denoise
     from stl_denoise.config import TrainConfig
     from stl_denoise.train import denoiser_from_config
+
+    import bench
 
     model = denoiser_from_config(TrainConfig(model="dsc"))
     image = bench.bench_photo(size)
@@ -195,7 +198,8 @@ def main(argv=None):
     from stl_denoise._quiet import import_tensorflow
 
     tf = import_tensorflow()
-    gpus = tf.config.list_physical_devices("GPU") or (tf.config.list_physical_devices("CPU") if args.pretend_gpu else [])
+    gpus = (tf.config.list_physical_devices("GPU")
+            or (tf.config.list_physical_devices("CPU") if args.pretend_gpu else []))
     if not gpus:
         print("no GPU: TensorFlow sees no GPU on this machine, so there is nothing to check "
               "(on a CUDA machine: pip install -e '.[gpu]', then make gpu-check)")

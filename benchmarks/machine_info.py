@@ -2,7 +2,7 @@
 
 A speed figure without its CPU is not comparable: TensorFlow's fast oneDNN
 path, bfloat16 and PyTorch's channels_last kernels all depend on the ISA
-(issue 12), so the report names the CPU model and the flags that matter.
+(docs/performance.md), so the report names the CPU model and the flags that matter.
 """
 
 import importlib.metadata

@@ -54,8 +54,8 @@ def main():
             rows.append({"file": str(noisy_path), "camera": camera_of(noisy_path), "estimator": name,
                          "true_sigma": true_sigma, "estimated_sigma": estimate,
                          "seconds": time.perf_counter() - started})
-        print(f"{noisy_path}: true {true_sigma:.2f}, " + ", ".join(f"{r['estimated_sigma']:.2f}" for r in rows[-len(ESTIMATORS):]),
-              flush=True)
+        print(f"{noisy_path}: true {true_sigma:.2f}, "
+              + ", ".join(f"{r['estimated_sigma']:.2f}" for r in rows[-len(ESTIMATORS):]), flush=True)
     lines = ["| camera | estimator | true σ (mean) | estimated σ (mean) | estimated / true (mean) | mean abs error | "
              "s/image | images |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for camera in list(dict.fromkeys(r["camera"] for r in rows)) + [ALL_CAMERAS]:
@@ -69,7 +69,8 @@ def main():
                 f"{statistics.median(r['seconds'] for r in group):.2f} | {len(group)} |")
     out = Path(args.out)
     write_text(out / "per_image.csv", _csv_text(rows, list(rows[0])))
-    write_text(out / "summary.md", f"`python benchmarks/noise_level_estimators.py --pairs {args.pairs} --out {args.out}`"
+    write_text(out / "summary.md",
+               f"`python benchmarks/noise_level_estimators.py --pairs {args.pairs} --out {args.out}`"
                "  \n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -3,9 +3,11 @@
 nn.Conv2d / nn.ConvTranspose2d, float32, plain SGD and MSE: what a researcher
 would write by hand, in either memory layout.  PyTorch's default is NCHW;
 ``torch.channels_last`` (model and input) is its usual fast CPU layout and on
-AVX-512 CPUs ran this net ~2.4x faster than NCHW (issue 12), so the benchmark
+AVX-512 CPUs ran this net ~2.4x faster than NCHW (docs/performance.md), so the benchmark
 measures both and compares against the faster.  Only used by ``benchmarks/bench.py``.
 """
+
+import functools
 
 import torch
 from torch import nn
@@ -102,7 +104,8 @@ def measure(spec):
             result["layouts"][layout] = {"images_per_second": spec["batch_size"] / seconds}
         else:
             run = inference_fn(spec["skip_connections"], layout)
-            result["layouts"][layout] = {"seconds": median_seconds(lambda: run(data), spec["reps"], warmup=1)[0]}
+            result["layouts"][layout] = {"seconds": median_seconds(functools.partial(run, data), spec["reps"],
+                                                                   warmup=1)[0]}
     return result
 
 

@@ -18,7 +18,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512
 # VNNI/BF16 or AMX; on AVX2-only x86 CPUs they train this network ~1.85x faster
-# (docs/performance.md).  It reads the variable once, when its
+# (measured in docs/performance.md).  It reads the variable once, when its
 # libraries load, so it must be set before the first ``import tensorflow``;
 # a value the user exported wins.
 if platform.machine().lower() in X86_MACHINES:

@@ -8,8 +8,13 @@ layer with dropout and a 10-way softmax.
 
 import keras
 
-from stl_denoise.models import (DEFAULT_BOTTLENECK_CHANNELS, decoder_specs, encoder_convs, kernel_initializer,
-                                 layer_seeds)
+from stl_denoise.models import (
+    DEFAULT_BOTTLENECK_CHANNELS,
+    decoder_specs,
+    encoder_convs,
+    kernel_initializer,
+    layer_seeds,
+)
 
 NUM_CLASSES = 10  # STL-10's classes (and the digits' 0-9 offline)
 FEATURE_UNITS = 1024  # Table 2 "Fully-Connected 1024": the perceptual features

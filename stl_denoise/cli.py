@@ -15,8 +15,7 @@ from stl_denoise import rerun
 from stl_denoise.baselines import BASELINES
 from stl_denoise.config import BASELINE_SIGMAS, DATA_SPLITS, PRESET_NAMES, ClassifierConfig, TrainConfig
 from stl_denoise.console import discard, say
-from stl_denoise.errors import (Terminated, UserError, os_error_line, printing_never_fails,
-                                sigterm_stops_like_ctrl_c)
+from stl_denoise.errors import Terminated, UserError, os_error_line, printing_never_fails, sigterm_stops_like_ctrl_c
 from stl_denoise.export import FORMATS
 from stl_denoise.flags import add_setting_flags
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE
@@ -128,7 +127,10 @@ def _add_paper_commands(sub):
 
 
 def _add_inference_arguments(parser, many):
-    """Tiling, the x8 self-ensemble and pixel-shuffle down-sampling: ``denoise`` applies them, ``evaluate`` scores them."""
+    """Tiling, the x8 self-ensemble and pixel-shuffle down-sampling.
+
+    ``denoise`` applies them, ``evaluate`` scores them.
+    """
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help="tile side in pixels for large images, multiple of 16 (default %(default)s; "
                              "bounds memory)")
@@ -191,7 +193,8 @@ def _add_use_commands(sub):
     sub.add_parser("models", help="list the shipped pretrained denoisers")
 
     export = sub.add_parser("export", help="write a denoiser as a TensorFlow SavedModel, TFLite or ONNX file")
-    export.add_argument("model", metavar="MODEL", help="shipped name (e.g. dsc-modern-blind), .keras file or run folder")
+    export.add_argument("model", metavar="MODEL",
+                        help="shipped name (e.g. dsc-modern-blind), .keras file or run folder")
     export.add_argument("--format", required=True, choices=FORMATS,
                         help="saved_model: a folder for TF Serving, any image size; tflite: fixed --tile; "
                              "onnx: any image size (needs the [onnx] extra)")

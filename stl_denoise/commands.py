@@ -12,17 +12,19 @@ from stl_denoise import baselines, evaluate, rerun
 from stl_denoise.checks import check_out_folder
 from stl_denoise.config import TRUNCNORMAL, ClassifierConfig, TrainConfig, check_seed
 from stl_denoise.console import say
-from stl_denoise.data import list_image_files, split_files, stl10_builder
 from stl_denoise.demo import demo
 from stl_denoise.denoise_files import denoise_files
 from stl_denoise.errors import UserError
 from stl_denoise.export import export
 from stl_denoise.figures import FIGURES, discover_runs, draw_figures
+from stl_denoise.folders import list_image_files
 from stl_denoise.inference import DEFAULT_TILE, check_tiling
 from stl_denoise.pretrained import load_denoiser, model_label, shipped_models
 from stl_denoise.report import update_document
 from stl_denoise.reproduce import Lengths, reproduce
 from stl_denoise.runs import SUMMARY_TAIL, tail_key
+from stl_denoise.splits import split_files
+from stl_denoise.stl10 import stl10_builder
 from stl_denoise.train import train
 from stl_denoise.transfer import pretrain_classify, train_classifier
 
@@ -70,7 +72,9 @@ def cmd_pretrain_classify(args):
 def cmd_reproduce(args):
     lengths = Lengths(full=args.steps, perceptual=args.perceptual_steps, ablation=args.ablation_steps,
                       sweep=args.sweep_steps, classifier=args.classifier_steps)
-    print(f"wrote {reproduce(args.out, data=args.data, data_dir=args.data_dir, lengths=lengths, groups=args.groups, only=args.only)}")
+    report = reproduce(args.out, data=args.data, data_dir=args.data_dir, lengths=lengths, groups=args.groups,
+                       only=args.only)
+    print(f"wrote {report}")
 
 
 def cmd_report(args):

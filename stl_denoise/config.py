@@ -17,14 +17,12 @@ reads a recorded config back (``--config``).
 import dataclasses
 import json
 import math
-import platform
-import subprocess
-import sys
 import types
 import typing
 from pathlib import Path
 
 from stl_denoise.errors import UserError
+from stl_denoise.splits import DATA_SPLITS
 
 MODELS = ("dsc", "plain")  # plain = the DSC net with its connections off
 LOSSES = ("mse", "perceptual")
@@ -36,7 +34,6 @@ MIXED_PRECISIONS = ("off", "float16", "bfloat16")
 JIT_COMPILE_SETTINGS = ("auto", "on", "off")
 STRATEGIES = ("none", "mirrored", "multiworker")  # tf.distribute (distribute.py)
 GATE_READINGS = ("equations", "text")  # layers.GatedSkip
-DATA_SPLITS = ("all", "train", "validation")  # --data-split / evaluate --split (data.validation_split)
 LABELLED_SOURCES = ("stl10", "digits")  # labelled.py
 LABELLED_SPLITS = ("paper", "standard")
 BASELINE_SIGMAS = ("estimated", "true")  # evaluate --pairs: what the baselines are told
@@ -163,7 +160,8 @@ class OptimizerSettings(_Section):
              f"--learning-rate must be positive and finite, got {self.learning_rate}"),
             (0.0 <= self.momentum <= 1.0, f"--momentum must be in [0, 1], got {self.momentum}"),
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
-            (0 <= self.warmup_steps < (self.steps or 1), f"--warmup-steps must be in [0, --steps), got {self.warmup_steps}"),
+            (0 <= self.warmup_steps < (self.steps or 1),
+             f"--warmup-steps must be in [0, --steps), got {self.warmup_steps}"),
         ]
 
 
@@ -369,7 +367,8 @@ class TrainConfig(_Config, NoiseSettings, DenoiserArchitecture, OptimizerSetting
             (self.resize_short_side is None or self.resize_short_side >= self.crop_size,
              f"--resize-short-side must be at least --crop-size ({self.crop_size}), got {self.resize_short_side}"),
             (self.loss != "perceptual" or self.perceptual_classifier,
-             "--loss perceptual needs --perceptual-classifier RUN_DIR (a classifier run, e.g. runs/classify/truncnormal)"),
+             "--loss perceptual needs --perceptual-classifier RUN_DIR "
+             "(a classifier run, e.g. runs/classify/truncnormal)"),
         ]
 
     @property
@@ -483,26 +482,3 @@ REAL_MIXED = dict(
 PRESETS = dict(zip(PRESET_NAMES, (TrainConfig(), TrainConfig(**MODERN), TrainConfig(**BLIND_MIXED),
                                   TrainConfig(**REAL_MIXED))))
 
-
-def environment():
-    """Versions and code revision recorded beside every run."""
-    import keras
-    import numpy
-
-    from stl_denoise._quiet import import_tensorflow, onednn_enabled
-
-    info = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "tensorflow": import_tensorflow().__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "onednn": onednn_enabled(),
-    }
-    try:
-        info["git_commit"] = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info["git_commit"] = None
-    return info

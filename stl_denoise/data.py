@@ -1,41 +1,27 @@
-"""Training data sources: STL-10 (tfds), scikit-image's photographs, a folder.
+"""Training data sources as tf.data pipelines: STL-10 (tfds), scikit-image's photographs, a folder.
 
 Every source yields float32 batches [B, crop, crop, 3] on the 0-255 scale of
 *clean* images; noise is added later, inside the compiled step.  Crops are
 random for training and central for evaluation (STL-10 is 96x96, the paper's
-network takes 64x64, paper §4.1).
+network takes 64x64, paper §4.1).  Which files a folder holds is folders.py's
+job, its validation split splits.py's, and preparing STL-10 stl10.py's.
 """
 
-import errno
-import hashlib
 import os
-import socket
-import stat
-import threading
 from pathlib import Path
 
 from stl_denoise._quiet import import_tensorflow
 from stl_denoise.errors import DataUnavailableError
+from stl_denoise.folders import folder_hash, image_size, list_image_files
+from stl_denoise.splits import split_files
+from stl_denoise.stl10 import stl10_builder
 
 tf = import_tensorflow()
 AUTOTUNE = tf.data.AUTOTUNE
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Natural colour photographs that scikit-image ships inside its wheel.
 SAMPLE_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "motorcycle_right")
 
-def _stl10_host():
-    """Where tfds downloads stl10_binary.tar.gz (overridable for tests)."""
-    host, _, port = os.environ.get("STL_DENOISE_STL10_HOST", "ai.stanford.edu:80").rpartition(":")
-    return host, int(port)
-
-
-STL10_HOST = _stl10_host()
-STL10_FIX = (
-    "run `make stl10` (or `stl-denoise download-stl10`) on a connected machine and copy "
-    "its TFDS data dir here, point TFDS_DATA_DIR at a prepared copy, or train offline "
-    "with DATA=sample (bundled photographs) or DATA=/path/to/images"
-)
 # Decoded images are kept in memory when they fit this budget.
 CACHE_BYTES = 2 * 1024**3
 
@@ -52,123 +38,6 @@ def sample_images():
         else:
             images[name] = getattr(skimage.data, name)()
     return images
-
-
-def list_image_files(folder):
-    """Image files under ``folder`` (recursive, sorted), validated for size.
-
-    A subfolder that cannot be read is an error, not a silent gap in the data.
-    """
-    if not os.fspath(folder):  # Path("") would be the current folder
-        raise DataUnavailableError("an empty name was given as the image folder")
-    folder = Path(folder)
-    try:
-        if not folder.exists():
-            raise DataUnavailableError(f"{folder}: no such file or directory")
-        if folder.is_file():
-            return [folder]
-    except OSError as error:  # e.g. a name longer than the file system allows
-        raise DataUnavailableError(f"{folder}: {error.strerror or error}") from None
-    files, _, unreadable = scan_folder(folder)
-    if unreadable:
-        path, reason = unreadable[0]
-        raise DataUnavailableError(f"{path}: {reason}; its images would be left out"
-                                   + (f" (and {len(unreadable) - 1} more folders)" if len(unreadable) > 1 else ""))
-    if not files:
-        raise DataUnavailableError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return files
-
-
-# Image formats that folders may hold but that are not read from them: listed as skipped, not ignored.
-OTHER_IMAGE_SUFFIXES = (".gif", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".tga", ".ico", ".heic", ".heif",
-                        ".avif", ".jxl", ".jp2", ".j2k", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf",
-                        ".rw2", ".psd", ".svg", ".pcx", ".dib", ".jfif", ".webm")
-
-
-def scan_folder(folder, skip=None):
-    """(image files, skipped entries, unreadable folders) under ``folder``, recursively.
-
-    Files are sorted as ``sorted(folder.rglob(...))`` sorts them; skipped
-    entries and unreadable folders are (path, reason) pairs, so that callers
-    can say what was left out: dangling links, link loops, FIFOs and devices,
-    links to folders (not followed, as ``rglob`` does not follow them), and
-    files of an image type that is not read from folders.  ``skip``: a
-    resolved folder left out silently (``denoise``'s own output folder).
-    """
-    files, skipped, unreadable = [], [], []
-    pending = [Path(folder)]
-    while pending:
-        directory = pending.pop()
-        try:
-            with os.scandir(directory) as listing:
-                entries = list(listing)
-        except OSError as error:
-            unreadable.append((directory, f"cannot read this folder ({error.strerror or error})"))
-            continue
-        for entry in entries:
-            path = directory / entry.name
-            try:
-                if entry.is_symlink():
-                    try:
-                        target = path.stat()
-                    except OSError as error:
-                        skipped.append((path, "a symbolic link loop" if error.errno == errno.ELOOP
-                                        else "a dangling symbolic link" if error.errno == errno.ENOENT
-                                        else f"a symbolic link that cannot be followed ({error.strerror})"))
-                        continue
-                    if stat.S_ISDIR(target.st_mode):
-                        skipped.append((path, "a symbolic link to a folder (not followed; name it to include it)"))
-                        continue
-                    mode = target.st_mode
-                else:
-                    mode = entry.stat(follow_symlinks=False).st_mode
-            except OSError as error:
-                skipped.append((path, f"cannot be examined ({error.strerror or error})"))
-                continue
-            if stat.S_ISDIR(mode):
-                if skip is None or path.resolve() != skip:
-                    pending.append(path)
-            elif not stat.S_ISREG(mode):
-                skipped.append((path, "not a regular file (a FIFO, socket or device)"))
-            elif path.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(path)
-            elif path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
-                skipped.append((path, f"{path.suffix} files are not read from folders (convert it to PNG)"))
-    return sorted(files), sorted(skipped), sorted(unreadable)
-
-
-# Hash-based, so the split of a file never depends on which other files exist.
-VALIDATION_BUCKETS = 10  # 1 in 10 files (about 43 of CBSD432's 432) is held out
-DATA_SPLITS = ("all", "train", "validation")  # --data-split / evaluate --split
-
-
-def is_validation_file(path):
-    """True for the fixed ~10% of files held out from training (``--data-split``)."""
-    # os.fsencode: the bytes of .encode() for UTF-8 names (the split stays as it was), no crash on other names.
-    digest = hashlib.sha256(os.fsencode(Path(path).name)).hexdigest()
-    return int(digest, 16) % VALIDATION_BUCKETS == 0
-
-
-def split_files(files, split):
-    """``all`` files, only the ``train`` ones, or only the ``validation`` ones."""
-    if split == "all":
-        return list(files)
-    chosen = [f for f in files if is_validation_file(f) == (split == "validation")]
-    if not chosen:
-        raise DataUnavailableError(f"no files in the {split} split of {len(files)} image(s)")
-    return chosen
-
-
-def image_size(path):
-    """(height, width) from the file header, with a one-line error if unreadable."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise DataUnavailableError(f"{path}: not a readable image ({type(error).__name__})") from None
-    return height, width
 
 
 def _check_min_size(files, crop_size):
@@ -208,47 +77,6 @@ def _check_trainable(files):
         path, reason = bad[0]
         more = f" (and {len(bad) - 1} more: {', '.join(str(p) for p, _ in bad[1:4])}{', ...' if len(bad) > 4 else ''})"
         raise DataUnavailableError(f"{path}: {reason}" + (more if len(bad) > 1 else ""))
-
-
-def _reachable(host_port, timeout=3.0):
-    """True if a TCP connection opens within ``timeout`` (DNS included)."""
-    result = []
-
-    def connect():
-        try:
-            socket.create_connection(host_port, timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            pass
-
-    # DNS lookups ignore socket timeouts; a daemon thread bounds them too.
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result)
-
-
-def stl10_builder(data_dir=None, download=True):
-    """The tfds ``stl10`` builder, prepared; fails fast when it cannot be.
-
-    tfds itself retries an offline download for minutes; we check for a
-    prepared copy, then for the download host, and stop within seconds.
-    """
-    import tensorflow_datasets as tfds
-
-    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
-    builder = tfds.builder("stl10", data_dir=data_dir)
-    if builder.is_prepared():
-        return builder
-    where = builder.data_dir_root
-    if not download:
-        raise DataUnavailableError(f"STL-10 is not prepared in {where}: {STL10_FIX}")
-    if not _reachable(STL10_HOST):
-        raise DataUnavailableError(
-            f"STL-10 is not prepared in {where} and {STL10_HOST[0]} cannot be reached: {STL10_FIX}"
-        )
-    builder.download_and_prepare()
-    return builder
 
 
 def _stl10_images(split, data_dir):
@@ -382,17 +210,3 @@ def describe_source(source, data_dir=None, split="all"):
     if split != "all":
         info["split"] = split
     return info
-
-
-def folder_hash(folder, files):
-    """SHA-256 over relative paths and bytes: names the exact training data."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    root = Path(folder)
-    for path in files:
-        # os.fsencode: a name that is not UTF-8 hashes as its bytes instead of failing.
-        digest.update(os.fsencode(path.relative_to(root) if root.is_dir() else path.name) + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-

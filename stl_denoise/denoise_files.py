@@ -13,11 +13,10 @@ import os
 import time
 from pathlib import Path
 
-from stl_denoise.data import IMAGE_SUFFIXES, scan_folder
 from stl_denoise.errors import DISK_FULL_FIX, disk_full, os_error_reason
+from stl_denoise.folders import IMAGE_SUFFIXES, scan_folder
 from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
 from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
-
 
 PROGRESS_AFTER = 3.0  # seconds into one image before its tiles are counted on the terminal
 

@@ -80,7 +80,8 @@ def check_request(images, pairs, limit, sigmas, salt_peppers, eight_bit=False, j
     # "not 0 <= x <= 255" also rejects NaN, which would otherwise fail deep in the noise seeding.
     if not all(0 <= sigma <= 255 for sigma in sigmas) or not all(0 <= p <= 1 for p in salt_peppers):
         raise UserError(f"--sigma must be in [0, 255] and --salt-pepper in [0, 1], got --sigma "
-                        f"{' '.join(f'{s:g}' for s in sigmas)} --salt-pepper {' '.join(f'{p:g}' for p in salt_peppers)}")
+                        f"{' '.join(f'{s:g}' for s in sigmas)} "
+                        f"--salt-pepper {' '.join(f'{p:g}' for p in salt_peppers)}")
 
 
 def saved_as_jpeg(noisy, quality):
@@ -248,7 +249,7 @@ def find_pairs(folder):
     Every image must take part in exactly one pair, so that a typo cannot
     quietly leave a photo out of the scores.
     """
-    from stl_denoise.data import list_image_files
+    from stl_denoise.folders import list_image_files
 
     found = {"noisy": {}, "clean": {}}
     for path in list_image_files(folder):
@@ -286,7 +287,7 @@ def evaluate_pairs(pairs, models, baseline_names, tile=DEFAULT_TILE, margin=DEFA
     """
     if baseline_sigma not in BASELINE_SIGMAS:
         raise ValueError(f"baseline_sigma must be one of {BASELINE_SIGMAS}, got {baseline_sigma!r}")
-    from stl_denoise.data import image_size
+    from stl_denoise.folders import image_size
 
     methods = _methods(models, baseline_names, tile, margin, self_ensemble, pixel_shuffle, pd_refine)
     model_names = set(methods) - set(baseline_names)
@@ -308,7 +309,8 @@ def evaluate_pairs(pairs, models, baseline_names, tile=DEFAULT_TILE, margin=DEFA
             rows.append({**common, "baseline_sigma": "" if label in model_names else told, "method": label,
                          "psnr": psnr_db, "ssim": ssim_value, "seconds": seconds})
         if progress:
-            progress(f"[{index + 1}/{len(pairs)}] {noisy_path}: noise sigma {true_sigma:.2f}, estimated {estimated:.2f}")
+            progress(f"[{index + 1}/{len(pairs)}] {noisy_path}: "
+                     f"noise sigma {true_sigma:.2f}, estimated {estimated:.2f}")
     return rows
 
 

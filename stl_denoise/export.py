@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stl_denoise.config import SIZE_MULTIPLE
 from stl_denoise.errors import UserError
 from stl_denoise.inference import DEFAULT_TILE, MIN_SIDE
 from stl_denoise.io import atomic_new_path
-from stl_denoise.config import SIZE_MULTIPLE
 
 FORMATS = ("saved_model", "tflite", "onnx")
 ONNX_OPSET = 17  # ONNX Runtime 1.14+ and every current runtime read it

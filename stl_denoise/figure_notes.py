@@ -13,10 +13,10 @@ import dataclasses
 import numpy as np
 
 from stl_denoise.config import PRESETS, TRUNCNORMAL, ClassifierConfig, flag
+from stl_denoise.runner import SUMMARY_TAIL
 from stl_denoise.runs import load_run, read_metrics
 
 PAPER_STEPS = 10_000  # §4.2: the denoisers' length, and Fig. 6's x axis
-TAIL = 100  # final MSE: mean of the last 100 iterations, as the runs' summaries
 DEAD_SHARE = 0.9  # an output channel that is 0 at this share of a figure's pixels is dead
 CHANNELS = ("red", "green", "blue")
 # What an image looks like when only these output channels are alive.
@@ -67,7 +67,7 @@ def describe_settings(run_dir):
     return f"`{run_dir}`: {kind}; `{flags}`"
 
 
-def final_mse(run_dir, last=TAIL):
+def final_mse(run_dir, last=SUMMARY_TAIL):  # as the runs' summaries
     """(mean MSE of the last ``last`` logged iterations, how many there were, last step); (None, 0, 0) if none."""
     rows = [row for row in read_metrics(run_dir) if row.get("mse") not in (None, "")]
     tail = [float(row["mse"]) for row in rows[-last:]]

@@ -3,9 +3,13 @@
 Run directories are read with ``runs.load_run``: a classifier run
 (``init`` truncnormal or a denoiser) gives Figs. 4, 10, 11; a perceptual-loss
 denoiser Fig. 5; DSC and plain MSE denoisers Fig. 6; the DSC denoiser's model
-Figs. 7-9.  A figure whose inputs are missing is skipped with a reason.
+Figs. 7-9.  Each figure is a row of ``TABLE`` (the runs it needs, its
+drawing function) and one loop draws them; a figure whose inputs are
+missing is skipped with a reason.
 """
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import keras
@@ -17,7 +21,6 @@ from stl_denoise.io import write_text
 from stl_denoise.noise import add_noise
 from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, check_metrics, load_run
 
-FIGURES = ("fig04", "fig05", "fig06", "fig07", "fig08", "fig09", "fig10", "fig11")
 PAPER_SKIP = 1000  # Fig. 6 omits the first 1,000 iterations "due to large range fluctuations"
 FIGURE_SIZE = 96  # STL-10's image size: rows of Figs. 7-9 are shown at 96x96
 BOX = (0.3, 0.6)  # Fig. 9: one noised rectangle, 30-60% of each side
@@ -97,8 +100,8 @@ def _square(image, size=FIGURE_SIZE):
 
 def _stl10_by_class(class_names, data_dir):
     """The first, second, ... test image of each named class (repeats take the next one)."""
-    from stl_denoise.data import stl10_builder
     from stl_denoise.labelled import stl10_examples
+    from stl_denoise.stl10 import stl10_builder
 
     stl10_builder(data_dir)  # fails fast, with the fix, when STL-10 is not prepared
     names = STL10_CLASSES
@@ -130,9 +133,11 @@ def chosen_images(source, data_dir=None, names=None):
     folder source; by default a ship, a ship, a bird on STL-10 (as the paper).
     """
     from stl_denoise import data
+    from stl_denoise.folders import list_image_files
 
     if source == "stl10":
-        return [(caption, _square(image)) for caption, image in _stl10_by_class(names or DEFAULT_IMAGES["stl10"], data_dir)]
+        return [(caption, _square(image))
+                for caption, image in _stl10_by_class(names or DEFAULT_IMAGES["stl10"], data_dir)]
     if source == "sample":
         photos = data.sample_images()
         names = names or DEFAULT_IMAGES["sample"]
@@ -151,7 +156,7 @@ def chosen_images(source, data_dir=None, names=None):
             pixels = pixels / 257.0
         return as_rgb(pixels)  # grey repeated, alpha dropped, as Pillow's convert("RGB") did
 
-    files = [Path(source) / n for n in names] if names else data.list_image_files(source)[:3]
+    files = [Path(source) / n for n in names] if names else list_image_files(source)[:3]
     files = (files * 3)[:3]
     return [(f"file {path.name}", _square(rgb(path))) for path in files]
 
@@ -228,107 +233,185 @@ def _accuracy_figure(runs, out_path, title):
     return drawn
 
 
+class FigureSkipped(Exception):
+    """Why a figure cannot be drawn from the runs given (a reason, not an error)."""
+
+
+@dataclasses.dataclass
+class FigureInputs:
+    """What every figure's drawing function reads: the runs by role and ``draw_figures``' options."""
+
+    runs: dict
+    out_dir: Path
+    skip_first: int | None = None
+    images: tuple | None = None
+    seed: int = 0
+    _rows: object = None  # Figs. 7-9's images and denoiser, or the FigureSkipped that stops all three
+
+    def curve(self, role, label, colour):
+        return (label, self.runs.get(role), colour)
+
+    def denoising_inputs(self):
+        """(DSC run config, [(caption, clean image)], denoiser) for Figs. 7-9, prepared once for the three."""
+        if self._rows is None:
+            try:
+                self._rows = self._prepare_denoising()
+            except FigureSkipped as skipped:
+                self._rows = skipped
+        if isinstance(self._rows, FigureSkipped):
+            raise self._rows
+        return self._rows
+
+    def _prepare_denoising(self):
+        from stl_denoise.pretrained import load_keras_file
+
+        record = load_run(self.runs["dsc"])
+        if not record.model_path.exists():
+            raise FigureSkipped(f"{record.model_path} is missing (the run has not finished)")
+        try:
+            chosen = chosen_images(record.data_source, record.config.data_dir, self.images)
+        except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
+            raise FigureSkipped(f"no images for Figs. 7-9: {error}") from None
+        try:
+            denoiser = load_keras_file(record.model_path, "not a readable denoiser")
+        except UserError as error:  # a truncated or foreign model.keras: skip Figs. 7-9, still draw the others
+            raise FigureSkipped(str(error)) from None
+        return record.config, chosen, denoiser
+
+
+def _truncnormal(inputs):
+    return inputs.curve("truncnormal", "truncated normal", "tab:red")
+
+
+def _classifier_curves(inputs):
+    """Fig. 10-11's runs: the denoiser-pretrained classifier, and the truncated-normal one when given."""
+    truncnormal = _truncnormal(inputs)
+    return [inputs.curve("pretrained", "denoiser-pretrained", "tab:blue")] + ([truncnormal] if truncnormal[1] else [])
+
+
+def draw_fig04(inputs, figure):
+    run = inputs.runs["truncnormal"]
+    return {"runs": [run], "drawn": _accuracy_figure(
+        [_truncnormal(inputs)], inputs.out_dir / f"{figure}.png", "Fig. 4: accuracy, truncated-normal initialisation"),
+        "notes": figure_notes.classifier_notes([run])}
+
+
+def draw_fig05(inputs, figure):
+    run = inputs.runs["perceptual"]
+    return {"runs": [run], "drawn": plots.plot_curves(
+        plots.run_curves([("perceptual-loss training", run, "tab:purple")], "mse"), inputs.out_dir / f"{figure}.png",
+        "Fig. 5: pixel MSE while training with the perceptual loss", "MSE (0-255 scale)"),
+        "notes": [note for note in (figure_notes.short_run_note(run),) if note]}
+
+
+def draw_fig06(inputs, figure):
+    dsc, plain = inputs.runs["dsc"], inputs.runs.get("plain")
+    skip = fig06_skip(dsc, inputs.skip_first)
+    notes = figure_notes.fig06_notes(dsc, plain, inputs.out_dir)
+    return {"runs": [dsc, plain], "note": f"first {skip} iterations omitted", "notes": notes,
+            "drawn": plots.plot_mse_comparison(dsc, plain, inputs.out_dir / f"{figure}.png", skip,
+                                               caption=figure_notes.caption(notes))}
+
+
+def denoising_figure(index, what, box=None):
+    """Figs. 7-9: the ``index``-th chosen image through the DSC denoiser (``what``: where it is noised)."""
+
+    def draw(inputs, figure):
+        config, chosen, denoiser = inputs.denoising_inputs()
+        caption, clean = chosen[index]
+        dsc = inputs.runs["dsc"]
+        row = denoising_row(denoiser, clean, config.sigma, config.salt_pepper, inputs.seed, box)
+        notes = [note for note in (figure_notes.short_run_note(dsc),) if note]
+        notes += figure_notes.denoising_notes(row, dsc, inputs.runs.get("plain"), inputs.out_dir)
+        return {"runs": [dsc], "note": caption, "notes": notes, "drawn": plot_row(
+            row, inputs.out_dir / f"{figure}.png", f"Fig. {int(figure[3:])}: {caption}, {what} (DSC denoiser)",
+            figure_notes.caption(notes))}
+
+    return draw
+
+
+def draw_fig10(inputs, figure):
+    curves = _classifier_curves(inputs)
+    drawn = plots.plot_curves(plots.run_curves(curves, "cross_entropy"), inputs.out_dir / f"{figure}.png",
+                              "Fig. 10: cross-entropy, DSC-pretrained vs truncated-normal initialisation",
+                              "cross-entropy (training batch)")
+    return {"runs": [r for _, r, _ in curves], "drawn": drawn, "notes": figure_notes.classifier_notes(
+        [r for _, r, _ in curves])}
+
+
+def draw_fig11(inputs, figure):
+    curves = _classifier_curves(inputs)
+    return {"runs": [r for _, r, _ in curves], "notes": figure_notes.classifier_notes([r for _, r, _ in curves]),
+            "drawn": _accuracy_figure(curves, inputs.out_dir / f"{figure}.png",
+                                      "Fig. 11: accuracy, DSC-pretrained vs truncated-normal initialisation")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One figure: its file name, the run roles (``runs.RunRecord.figure_role``) it cannot do without, how to draw it.
+
+    ``draw(inputs, name)`` writes OUT/``name``.png and returns {"runs", "drawn", "notes"} (optionally a
+    "note" for figures.md's table), or raises ``FigureSkipped`` with the reason.
+    """
+
+    name: str
+    needs: tuple
+    draw: typing.Callable
+
+
+# Drawn in this order; a new figure is a row here (and its notes in figure_notes.py if it needs any).
+TABLE = (
+    Figure("fig04", ("truncnormal",), draw_fig04),
+    Figure("fig05", ("perceptual",), draw_fig05),
+    Figure("fig06", ("dsc",), draw_fig06),
+    Figure("fig07", ("dsc",), denoising_figure(0, "noised")),
+    Figure("fig08", ("dsc",), denoising_figure(1, "noised")),
+    Figure("fig09", ("dsc",), denoising_figure(2, "noised inside a box only", BOX)),
+    Figure("fig10", ("pretrained",), draw_fig10),
+    Figure("fig11", ("pretrained",), draw_fig11),
+)
+FIGURES = tuple(figure.name for figure in TABLE)
+
+
 def draw_figures(paths, out_dir, skip_first=None, images=None, seed=0, report=print):
-    """Write fig04.png..fig11.png and figures.md; returns {figure: {"runs", "drawn", "notes"} | {"skipped"}}.
+    """Write every figure of ``TABLE`` and figures.md; returns {figure: {"runs", "drawn", "notes"} | {"skipped"}}.
 
     ``notes`` (``figure_notes``): what the viewer sees and why, measured on the figure's runs.
     """
     out_dir = Path(out_dir)
-    runs = discover_runs(paths, report)
+    inputs = FigureInputs(discover_runs(paths, report), out_dir, skip_first, images, seed)
     results = {}
-
-    def need(figure, *kinds):
-        missing = [k for k in kinds if k not in runs]
-        if missing:
-            results[figure] = {"skipped": f"needs a {' and a '.join(missing)} run"}
-        return not missing
-
-    truncnormal = ("truncated normal", runs.get("truncnormal"), "tab:red")
-    pretrained = ("denoiser-pretrained", runs.get("pretrained"), "tab:blue")
-    if need("fig04", "truncnormal"):
-        results["fig04"] = {"runs": [runs["truncnormal"]], "drawn": _accuracy_figure(
-            [truncnormal], out_dir / "fig04.png", "Fig. 4: accuracy, truncated-normal initialisation"),
-            "notes": figure_notes.classifier_notes([runs["truncnormal"]])}
-    if need("fig05", "perceptual"):
-        results["fig05"] = {"runs": [runs["perceptual"]], "drawn": plots.plot_curves(
-            plots.run_curves([("perceptual-loss training", runs["perceptual"], "tab:purple")], "mse"), out_dir / "fig05.png",
-            "Fig. 5: pixel MSE while training with the perceptual loss", "MSE (0-255 scale)"),
-            "notes": [note for note in (figure_notes.short_run_note(runs["perceptual"]),) if note]}
-    if need("fig06", "dsc"):
-        skip = fig06_skip(runs["dsc"], skip_first)
-        notes = figure_notes.fig06_notes(runs["dsc"], runs.get("plain"), out_dir)
-        results["fig06"] = {"runs": [runs["dsc"], runs.get("plain")], "note": f"first {skip} iterations omitted",
-                            "notes": notes, "drawn": plots.plot_mse_comparison(
-                                runs["dsc"], runs.get("plain"), out_dir / "fig06.png", skip,
-                                caption=figure_notes.caption(notes))}
-    chosen = None
-    if need("fig07", "dsc"):
-        record = load_run(runs["dsc"])
-        config, model_path = record.config, record.model_path
-        if not model_path.exists():
-            results["fig07"] = {"skipped": f"{model_path} is missing (the run has not finished)"}
-        else:
-            try:
-                chosen = chosen_images(record.data_source, config.data_dir, images)
-            except UserError as error:  # e.g. trained on STL-10 elsewhere, not prepared here
-                results["fig07"] = {"skipped": f"no images for Figs. 7-9: {error}"}
-    if chosen is not None:
-        from stl_denoise.pretrained import load_keras_file
-
+    for figure in TABLE:
+        missing = [role for role in figure.needs if role not in inputs.runs]
         try:
-            denoiser = load_keras_file(model_path, "not a readable denoiser")
-        except UserError as error:  # a truncated or foreign model.keras: skip Figs. 7-9, still draw the others
-            results["fig07"] = {"skipped": str(error)}
-            chosen = None
-    if chosen is not None:
-        for figure, (caption, clean), box, what in zip(("fig07", "fig08", "fig09"), chosen, (None, None, BOX),
-                                                       ("noised", "noised", "noised inside a box only")):
-            row = denoising_row(denoiser, clean, config.sigma, config.salt_pepper, seed, box)
-            number = int(figure[3:])
-            notes = [note for note in (figure_notes.short_run_note(runs["dsc"]),) if note]
-            notes += figure_notes.denoising_notes(row, runs["dsc"], runs.get("plain"), out_dir)
-            results[figure] = {"runs": [runs["dsc"]], "note": caption, "notes": notes, "drawn": plot_row(
-                row, out_dir / f"{figure}.png", f"Fig. {number}: {caption}, {what} (DSC denoiser)",
-                figure_notes.caption(notes))}
-    else:
-        for figure in ("fig08", "fig09"):
-            results[figure] = results["fig07"]
-    if need("fig10", "pretrained"):
-        curves = [pretrained] + ([truncnormal] if truncnormal[1] else [])
-        drawn = plots.plot_curves(plots.run_curves(curves, "cross_entropy"), out_dir / "fig10.png",
-                                  "Fig. 10: cross-entropy, DSC-pretrained vs truncated-normal initialisation",
-                                  "cross-entropy (training batch)")
-        notes = figure_notes.classifier_notes([r for _, r, _ in curves])
-        results["fig10"] = {"runs": [r for _, r, _ in curves], "drawn": drawn, "notes": notes}
-        results["fig11"] = {"runs": [r for _, r, _ in curves], "notes": notes, "drawn": _accuracy_figure(
-            curves, out_dir / "fig11.png", "Fig. 11: accuracy, DSC-pretrained vs truncated-normal initialisation")}
-    else:
-        results["fig11"] = results["fig10"]
-    for figure in FIGURES:
-        if "skipped" not in results[figure]:
-            made_by = [f"Made by {figure_notes.describe_settings(run)}" for run in results[figure]["runs"] if run]
-            results[figure]["notes"] = made_by + results[figure]["notes"]
-    for figure in FIGURES:
-        if "skipped" in results[figure]:
-            report(f"skipping {figure}: {results[figure]['skipped']}")
-        elif figure_notes.caption(results[figure]["notes"]):
-            report(f"note {figure}: {figure_notes.caption(results[figure]['notes'])}")
+            if missing:
+                raise FigureSkipped(f"needs a {' and a '.join(missing)} run")
+            results[figure.name] = figure.draw(inputs, figure.name)
+        except FigureSkipped as skipped:
+            results[figure.name] = {"skipped": str(skipped)}
+    for result in results.values():
+        if "skipped" not in result:
+            made_by = [f"Made by {figure_notes.describe_settings(run)}" for run in result["runs"] if run]
+            result["notes"] = made_by + result["notes"]
+    for figure, result in results.items():
+        if "skipped" in result:
+            report(f"skipping {figure}: {result['skipped']}")
+        elif figure_notes.caption(result["notes"]):
+            report(f"note {figure}: {figure_notes.caption(result['notes'])}")
     write_text(out_dir / "figures.md", figures_markdown(results))
     return results
 
 
 def figures_markdown(results):
     lines = ["# Figures", "", "| figure | file | runs | data | note |", "| --- | --- | --- | --- | --- |"]
-    for figure in FIGURES:
-        result = results[figure]
+    for figure, result in results.items():
         if "skipped" in result:
             lines.append(f"| {figure} | — | — | — | skipped: {result['skipped']} |")
             continue
         used = [r for r in result["runs"] if r is not None]
         lines.append(f"| {figure} | {figure}.png | {', '.join(str(r) for r in used)} | "
                      f"{'; '.join(describe_data(r) for r in used)} | {result.get('note', '')} |")
-    for figure in FIGURES:
-        result = results[figure]
+    for figure, result in results.items():
         if "skipped" in result:
             continue
         lines += ["", f"## {figure}.png", ""] + [f"- {note}" for note in result["notes"]]

@@ -2,7 +2,7 @@
 
 The training MSE of a run is measured on the crops it learns from.  This
 scores the saved model on the photos the run never saw (``--data-split
-train`` keeps the fixed validation split out, ``data.is_validation_file``),
+train`` keeps the fixed validation split out, ``splits.is_validation_file``),
 each prepared as the run prepared its training photos (resized so the shorter
 side is ``resize_short_side`` when the run did that) and noised once with the
 run's own noise (Gaussian ``sigma`` + ``salt_pepper``, clipped as the run
@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from stl_denoise.data import list_image_files, split_files
 from stl_denoise.errors import UserError
 from stl_denoise.evaluate import noisy_copy
+from stl_denoise.folders import list_image_files
 from stl_denoise.inference import denoise_rgb
 from stl_denoise.io import write_text
 from stl_denoise.metrics import psnr
 from stl_denoise.pretrained import load_keras_file
 from stl_denoise.runs import load_run
+from stl_denoise.splits import split_files
 
 HELDOUT_JSON = "heldout.json"
 HELDOUT_CSV = "heldout.csv"

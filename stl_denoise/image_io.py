@@ -69,7 +69,8 @@ def _check_file(path):
         if error.errno == errno.ELOOP:
             raise ImageFileError(f"{path}: a symbolic link loop") from None
         if error.errno == errno.ENOENT and path.is_symlink():
-            raise ImageFileError(f"{path}: a dangling symbolic link (its target {os.readlink(path)} is missing)") from None
+            raise ImageFileError(
+                f"{path}: a dangling symbolic link (its target {os.readlink(path)} is missing)") from None
         if error.errno == errno.ENOENT:
             raise ImageFileError(f"{path}: no such file") from None
         raise ImageFileError(f"{path}: cannot read ({error.strerror or error})") from None

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 RANDOM_PART = 8  # what mkstemp adds between prefix and suffix
 
@@ -56,7 +55,8 @@ def atomic_path(path):
         yield temp
         os.replace(temp, path)
     except OSError as error:
-        raise naming(error, path, temp)
+        naming(error, path, temp)  # the message names the file being written, not the temporary
+        raise
     finally:
         if os.path.exists(temp):
             os.remove(temp)

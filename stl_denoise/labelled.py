@@ -61,10 +61,11 @@ def reject_unlabelled(examples):
 
 def stl10_examples(tfds_split, data_dir=None):
     """(uint8 96x96x3 image, int64 label) pairs of a labelled STL-10 split."""
-    from stl_denoise.data import stl10_builder
+    from stl_denoise.stl10 import stl10_builder
 
     if "unlabelled" in tfds_split:
-        raise UserError(f"STL-10 split {tfds_split!r}: the unlabelled images carry no class and cannot train a classifier")
+        raise UserError(
+            f"STL-10 split {tfds_split!r}: the unlabelled images carry no class and cannot train a classifier")
     try:
         builder = stl10_builder(data_dir)
     except DataUnavailableError as error:

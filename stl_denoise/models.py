@@ -12,8 +12,12 @@ import math
 
 import keras
 
-from stl_denoise.config import (DEFAULT_BOTTLENECK_CHANNELS, DEFAULT_GATE_FACTORS, SIZE_MULTIPLE,  # noqa: F401
-                                padded_size)  # (SIZE_MULTIPLE and padded_size re-exported)
+from stl_denoise.config import (  # noqa: F401
+    DEFAULT_BOTTLENECK_CHANNELS,
+    DEFAULT_GATE_FACTORS,
+    SIZE_MULTIPLE,
+    padded_size,  # (SIZE_MULTIPLE and padded_size re-exported)
+)
 from stl_denoise.layers import GatedSkip
 
 # Table 1, for a 64x64x3 input: (name, filters, stride).
@@ -70,7 +74,8 @@ def encoder_convs(bottleneck_channels=DEFAULT_BOTTLENECK_CHANNELS, kernel_size=3
     """
     seeds = layer_seeds(None) if seeds is None else seeds
     return [
-        keras.layers.Conv2D(filters, strides=stride, name=name, **conv_layer_kwargs(kernel_size, init_stddev, next(seeds)))
+        keras.layers.Conv2D(filters, strides=stride, name=name,
+                            **conv_layer_kwargs(kernel_size, init_stddev, next(seeds)))
         for name, filters, stride in encoder_specs(bottleneck_channels)
     ]
 

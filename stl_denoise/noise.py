@@ -181,7 +181,10 @@ JPEG_MCU = 16  # 4:2:0 chroma subsampling: one 8x8 chroma block covers 16x16 pix
 
 
 def quantisation_table(base, quality):
-    """libjpeg's ``jpeg_quality_scaling``: ``base`` (64 entries) scaled for each quality [B] in [1, 100] -> [B, 8, 8]."""
+    """libjpeg's ``jpeg_quality_scaling``.
+
+    ``base`` (64 entries) scaled for each quality [B] in [1, 100] -> [B, 8, 8].
+    """
     quality = ops.clip(ops.cast(quality, "float32"), 1.0, 100.0)
     scale = ops.where(quality < 50.0, 5000.0 / quality, 200.0 - 2.0 * quality)[:, None]
     table = ops.floor((ops.convert_to_tensor(base, "float32")[None, :] * scale + 50.0) / 100.0)

@@ -56,7 +56,8 @@ def _window_sums(values, height, width):
 
 
 def gradient_energy(plane, size):
-    """Per size x size patch (as ``_patches`` orders them): the sum of its squared horizontal and vertical differences."""
+    """Per size x size patch (as ``_patches`` orders them): the sum of its squared horizontal and vertical
+    differences."""
     across = np.diff(plane, axis=1) ** 2
     down = np.diff(plane, axis=0) ** 2
     return (_window_sums(across, size, size - 1) + _window_sums(down, size - 1, size)).ravel()

@@ -17,8 +17,8 @@ from keras import ops
 from stl_denoise.classifier import FEATURE_LAYER, feature_extractor
 from stl_denoise.config import ClassifierConfig
 from stl_denoise.errors import UserError
-from stl_denoise.runs import saved_model_path
 from stl_denoise.pretrained import load_keras_file
+from stl_denoise.runs import saved_model_path
 
 
 def load_extractor(classifier_run, image_size):

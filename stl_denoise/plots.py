@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from stl_denoise.io import atomic_path  # noqa: E402
+from stl_denoise.runner import SUMMARY_TAIL  # noqa: E402
 
 
 def save_figure(figure, out_path):
@@ -68,11 +69,12 @@ def plot_mse_comparison(dsc_run, plain_run, out_path, skip_first=0, caption=None
     return plot_curves(curves, out_path, title, "MSE (0-255 scale)", skip_first, caption=caption)
 
 
-def plot_reproduction_curves(runs, out_path, window=100):
+def plot_reproduction_curves(runs, out_path, window=SUMMARY_TAIL):
     """Every MSE run of ``make reproduce`` on one axis, as a ``window``-iteration running mean.
 
-    Raw per-batch MSE swings by 2x from batch to batch; the running mean makes
-    a gap between seeds or gate readings readable.  ``runs``: [(label, run_dir)].
+    Raw per-batch MSE swings by 2x from batch to batch; the running mean (as
+    long as the runs' summaries average) makes a gap between seeds or gate
+    readings readable.  ``runs``: [(label, run_dir)].
     """
     import numpy as np
 

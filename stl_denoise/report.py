@@ -16,8 +16,19 @@ from pathlib import Path
 from stl_denoise.errors import UserError
 from stl_denoise.heldout import read_heldout
 from stl_denoise.io import write_text
-from stl_denoise.reproduce import (ABLATION, ABLATION_NETS, ABLATION_SEEDS, FIG6_NETS, PAPER_MSE, PERCEPTUAL_SWEEP,
-                                   SEEDS, diverged_at, experiments, mse_tail)
+from stl_denoise.reproduce import (
+    ABLATION,
+    ABLATION_NETS,
+    ABLATION_SEEDS,
+    FIG6_NETS,
+    PAPER_MSE,
+    PERCEPTUAL_SWEEP,
+    SEEDS,
+    diverged_at,
+    experiments,
+    mse_tail,
+)
+from stl_denoise.runner import SUMMARY_TAIL
 from stl_denoise.runs import CONFIG_FILE, METRICS_FILE, load_run, read_metrics
 
 PERCEPTUAL_BLOCK = 500  # iterations per mean in the perceptual table
@@ -50,9 +61,9 @@ def _dead(run_dir):
 
 
 def seeds_table(records):
-    """Fig. 6's three nets, every seed: last-100 training MSE, held-out PSNR, dead channels; mean ± sd."""
-    lines = ["| net | seed | iterations | mean training MSE, last 100 | held-out PSNR (dB) | held-out MSE | "
-             "dead output channels (held-out) |",
+    """Fig. 6's three nets, every seed: final training MSE, held-out PSNR, dead channels; mean ± sd."""
+    lines = [f"| net | seed | iterations | mean training MSE, last {SUMMARY_TAIL} | held-out PSNR (dB) | "
+             "held-out MSE | dead output channels (held-out) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for net in FIG6_NETS:
         for seed in SEEDS:
@@ -64,7 +75,8 @@ def seeds_table(records):
             heldout = read_heldout(run)
             psnr = f"{heldout['mean_psnr']:.2f}" if heldout else "?"
             held_mse = f"{heldout['mean_mse']:,.0f}" if heldout else "?"
-            lines.append(f"| {NET_LABELS[net]} | {seed} | {steps:,} | {mean:,.0f} | {psnr} | {held_mse} | {_dead(run)} |")
+            lines.append(f"| {NET_LABELS[net]} | {seed} | {steps:,} | {mean:,.0f} | {psnr} | {held_mse} | "
+                         f"{_dead(run)} |")
     return "\n".join(lines)
 
 
@@ -74,7 +86,8 @@ CURVE_BLOCKS = ((1, 1_000), (1_001, 2_000), (4_001, 5_000), (9_001, 10_000))
 def curves_table(records):
     """How each full-length run got there: its first MSE and the mean MSE of four 1,000-iteration blocks."""
     blocks = " | ".join(f"iterations {a:,}-{b:,}" for a, b in CURVE_BLOCKS)
-    lines = [f"| net | seed | first MSE | {blocks} |", "| --- | ---: | ---: | " + " | ".join("---:" for _ in CURVE_BLOCKS) + " |"]
+    lines = [f"| net | seed | first MSE | {blocks} |",
+             "| --- | ---: | ---: | " + " | ".join("---:" for _ in CURVE_BLOCKS) + " |"]
     for net in FIG6_NETS:
         for seed in SEEDS:
             run = _seed_run(records, net, seed)
@@ -87,8 +100,8 @@ def curves_table(records):
 
 
 def seed_summary_table(records):
-    """Per net: mean ± sd over seeds of the last-100 MSE, runs with dead channels, the paper's number."""
-    lines = ["| net | seeds at 10,000 | mean training MSE, last 100 (mean ± sd over seeds) | "
+    """Per net: mean ± sd over seeds of the final training MSE, runs with dead channels, the paper's number."""
+    lines = [f"| net | seeds at 10,000 | mean training MSE, last {SUMMARY_TAIL} (mean ± sd over seeds) | "
              "held-out MSE (mean ± sd) | runs with a dead output channel | paper (§5) |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for net in FIG6_NETS:
@@ -143,7 +156,7 @@ def _ablation_cell(run, steps=None):
 
 
 def ablation_table(records, steps=2_000):
-    """The settings the paper leaves open: last-100 MSE at ``steps`` per net and seed, NaN, dead channels."""
+    """The settings the paper leaves open: final training MSE at ``steps`` per net and seed, NaN, dead channels."""
     seeds = " | ".join(f"seed {s}" for s in ABLATION_SEEDS)
     lines = [f"| setting | net | {seeds} | dead output channels (held-out, per seed) |",
              "| --- | --- | " + " | ".join("---:" for _ in ABLATION_SEEDS) + " | --- |"]
@@ -186,7 +199,8 @@ def paper_match_table(records, steps=2_000):
     black = black_mse(records)
     if black is None:
         return "(no held-out scores yet: the all-black level is measured on the held-out photos)"
-    lines = [f"| setting | plain: mean of seeds / all-black ({black:,.0f}) | DSC (equations): mean of seeds / all-black | "
+    lines = [f"| setting | plain: mean of seeds / all-black ({black:,.0f}) | "
+             "DSC (equations): mean of seeds / all-black | "
              f"plain near all-black and DSC near half (±{NEAR:.0%})? |",
              "| --- | ---: | ---: | --- |"]
     settings = [("faithful (first 2,000 iterations of the full runs)",
@@ -209,7 +223,8 @@ def paper_match_table(records, steps=2_000):
         if len(ratios) == 2:
             plain_ok = abs(ratios["plain"] - 1.0) <= NEAR
             dsc_ok = abs(ratios["dsc"] / 0.5 - 1.0) <= NEAR
-            match = "**yes**" if plain_ok and dsc_ok else f"no (plain {'yes' if plain_ok else 'no'}, DSC {'yes' if dsc_ok else 'no'})"
+            verdicts = f"plain {'yes' if plain_ok else 'no'}, DSC {'yes' if dsc_ok else 'no'}"
+            match = "**yes**" if plain_ok and dsc_ok else f"no ({verdicts})"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {match} |")
     return "\n".join(lines)
 
@@ -222,12 +237,13 @@ def _block_means(run, column, block=PERCEPTUAL_BLOCK):
 
 def controls_table(records):
     """The perceptual run, its MSE control at the same rate, and the perceptual sweep."""
-    lines = ["| run | learning rate | iterations | pixel MSE, first 100 | pixel MSE, last 100 | "
+    lines = [f"| run | learning rate | iterations | pixel MSE, first {SUMMARY_TAIL} | pixel MSE, last {SUMMARY_TAIL} | "
              f"pixel MSE per {PERCEPTUAL_BLOCK} iterations | perceptual distance, first and last {PERCEPTUAL_BLOCK} |",
              "| --- | ---: | ---: | ---: | ---: | --- | --- |"]
     runs = [("perceptual (Fig. 5)", Path(records) / "perceptual"),
             ("control: plain, MSE loss", Path(records) / "controls/plain-mse-lr1e-8"),
-            *((f"perceptual sweep", Path(records) / f"controls/perceptual-sweep/lr{rate:g}") for rate in PERCEPTUAL_SWEEP),
+            *(("perceptual sweep", Path(records) / f"controls/perceptual-sweep/lr{rate:g}")
+              for rate in PERCEPTUAL_SWEEP),
             ("perceptual at the largest finite rate", Path(records) / "controls/perceptual-largest-lr")]
     for label, run in runs:
         if not (run / CONFIG_FILE).is_file():
@@ -237,7 +253,7 @@ def controls_table(records):
         stopped = diverged_at(run)
         rows = read_metrics(run)
         mse = [float(r["mse"]) for r in rows]
-        first, last = statistics.fmean(mse[:100]), statistics.fmean(mse[-100:])
+        first, last = statistics.fmean(mse[:SUMMARY_TAIL]), statistics.fmean(mse[-SUMMARY_TAIL:])
         blocks = " → ".join(f"{v:,.0f}" for v in _block_means(run, "mse"))
         if "perceptual" in rows[0] and rows[0]["perceptual"] != "":
             distance = _block_means(run, "perceptual")
@@ -264,7 +280,8 @@ def classifier_table(records):
     for label, run in paper:
         if (run / CONFIG_FILE).is_file() and _classifier_summary(run):
             s = _classifier_summary(run)
-            lines.append(f"| paper (the training images: not held out) | {label} | 1 | {s['first_cross_entropy']:.0f} | "
+            lines.append(f"| paper (the training images: not held out) | {label} | 1 | "
+                         f"{s['first_cross_entropy']:.0f} | "
                          f"{s['final_eval_accuracy']:.1%} | {len(s['eval_accuracy'])} |")
     for init in ("truncnormal", *(f"from-{net}" for net in FIG6_NETS)):
         runs = [Path(records) / f"classify-standard/seed{s}/{init}" for s in SEEDS]
@@ -292,7 +309,8 @@ def time_table(records):
         rows = read_metrics(run)
         seconds = sum(float(r["seconds"]) for r in rows)
         onednn = load_run(run).environment.get("onednn")
-        lines.append(f"| {experiment.name} | {len(rows):,} | {seconds / 60:.1f} min | oneDNN {'on' if onednn else 'off'} |")
+        lines.append(f"| {experiment.name} | {len(rows):,} | {seconds / 60:.1f} min | "
+                     f"oneDNN {'on' if onednn else 'off'} |")
     return "\n".join(lines)
 
 

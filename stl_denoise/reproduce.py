@@ -268,7 +268,10 @@ def _score(run_dir, verbose):
 
 
 def mse_tail(run_dir, tail=SUMMARY_TAIL, steps=None):
-    """(mean MSE of the last ``tail`` iterations, iterations, training seconds) of metrics.csv, or of its first ``steps``."""
+    """(mean MSE of the last ``tail`` iterations, iterations, training seconds) of metrics.csv.
+
+    ``steps``: of its first ``steps`` rows only.
+    """
     rows = read_metrics(run_dir)[:steps]
     mse = [float(r["mse"]) for r in rows]
     return tail_mean(mse, tail), len(rows), sum(float(r["seconds"]) for r in rows)
@@ -290,7 +293,8 @@ def _compare_denoisers(out_dir, names, out_path):
     record = load_run(out_dir / names[0])
     config = record.config
     caption, clean = chosen_images(record.data_source, config.data_dir)[0]
-    labels = {"dsc": "DSC (equations' gates), seed 0", "plain": "plain, seed 0", "dsc-text": "DSC (prose's gates), seed 0"}
+    labels = {"dsc": "DSC (equations' gates), seed 0", "plain": "plain, seed 0",
+              "dsc-text": "DSC (prose's gates), seed 0"}
     models = [(labels.get(name, name), load_keras_file(load_run(out_dir / name).model_path, "not a readable denoiser"))
               for name in names]
     plot_denoised_comparison(models, clean, config.sigma, config.salt_pepper, out_path,
@@ -304,8 +308,8 @@ def write_report(out_dir):
     from stl_denoise.report import report_markdown
 
     out_dir = Path(out_dir)
-    finished = [e.name for e in experiments()
-                if e.group in ("paper", "seeds") and e.kind == TrainConfig.KIND and (out_dir / e.name / METRICS_FILE).exists()]
+    finished = [e.name for e in experiments() if e.group in ("paper", "seeds") and e.kind == TrainConfig.KIND
+                and (out_dir / e.name / METRICS_FILE).exists()]
     figures_dir = out_dir / "figures"
     lines = [report_markdown(out_dir)]
     if any(name in finished for name in ("dsc", "plain")):
@@ -317,7 +321,7 @@ def write_report(out_dir):
         _compare_denoisers(out_dir, [name for name in ("dsc", "plain", "dsc-text") if run_is_finished(out_dir / name)],
                            figures_dir / "denoised_by_each_run.png")
         lines += ["", "Figures: `figures/fig04.png` .. `fig11.png` (see `figures/figures.md`), "
-                  "`figures/mse_all_runs.png` (every MSE run, 100-iteration running mean) and "
+                  f"`figures/mse_all_runs.png` (every MSE run, {SUMMARY_TAIL}-iteration running mean) and "
                   "`figures/denoised_by_each_run.png` (one noisy image through each 10,000-step denoiser)."]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     return out_dir / "report.md"

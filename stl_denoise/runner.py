@@ -22,14 +22,33 @@ import keras
 
 from stl_denoise import callbacks as cb
 from stl_denoise._quiet import import_tensorflow
-from stl_denoise.config import environment, flag
-from stl_denoise.distribute import (adapt_to_strategy, check_global_batch, check_same_start, is_chief,
-                                    make_strategy, stopped_worker_message, strategy_scope, worker_name)
+from stl_denoise.config import flag
+from stl_denoise.distribute import (
+    adapt_to_strategy,
+    check_global_batch,
+    check_same_start,
+    is_chief,
+    make_strategy,
+    stopped_worker_message,
+    strategy_scope,
+    worker_name,
+)
+from stl_denoise.environment import environment
 from stl_denoise.errors import TrainingDivergedError, UserError
 from stl_denoise.io import save_model, write_json
 from stl_denoise.optimizers import optimizer_from_config
-from stl_denoise.runs import (CONFIG_FILE, METRICS_FILE, SUMMARY_TAIL, changed_settings, check_run_dir,  # noqa: F401
-                              read_metrics, refuse_if_locked, run_folder_lock, tail_key, tail_mean)  # (re-exported)
+from stl_denoise.runs import (  # noqa: F401
+    CONFIG_FILE,
+    METRICS_FILE,
+    SUMMARY_TAIL,
+    changed_settings,
+    check_run_dir,
+    read_metrics,  # (re-exported)
+    refuse_if_locked,
+    run_folder_lock,
+    tail_key,
+    tail_mean,
+)
 
 BACKUP_DIR = "backup"
 CHECKPOINT_FILE = "checkpoint.keras"

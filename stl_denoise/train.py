@@ -40,7 +40,8 @@ def initial_weights(config):
         raise UserError(f"{path}: --init-from model: {error}") from None
     if differences:
         raise UserError(f"{path}: --init-from model differs from this run's architecture: " + ", ".join(
-            f"{flag(name)} {_shown(theirs)} there, {_shown(ours)} here" for name, (theirs, ours) in differences.items()))
+            f"{flag(name)} {_shown(theirs)} there, {_shown(ours)} here"
+            for name, (theirs, ours) in differences.items()))
     return source.get_weights(), file_record(path)
 
 
@@ -50,7 +51,10 @@ def _shown(value):
 
 
 def denoising_trainer(denoiser, config):
-    """clean -> noise (the config's noise section) -> denoiser, fitted with y = clean; the noise exists in training only."""
+    """clean -> noise (the config's noise section) -> denoiser, fitted with y = clean.
+
+    The noise exists in training only.
+    """
     clean = keras.Input(shape=(config.crop_size, config.crop_size, 3), name="clean")
     noisy = ImageNoise(**config.noise, seed=config.seed, name="noise")(clean)
     return keras.Model(clean, denoiser(noisy), name="denoising_trainer")

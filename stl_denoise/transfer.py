@@ -18,8 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stl_denoise import labelled
-from stl_denoise import runner
+from stl_denoise import labelled, runner
 from stl_denoise.classifier import ENCODER_LAYERS, BatchAccuracy, BatchCrossEntropy, build_classifier
 from stl_denoise.config import TRUNCNORMAL, ClassifierConfig, TrainConfig
 from stl_denoise.distribute import writes_shared_files
@@ -144,7 +143,10 @@ def train_classifier(config: ClassifierConfig, run_dir, verbose=True, rerun_of=N
 
 
 def summarize(rows, tail=runner.SUMMARY_TAIL):
-    """Cross-entropy and batch accuracy over the last ``tail`` iterations, every held-out accuracy (metrics.csv rows)."""
+    """Cross-entropy and batch accuracy over the last ``tail`` iterations, every held-out accuracy.
+
+    ``rows``: metrics.csv's rows.
+    """
     cross_entropy = [float(r["cross_entropy"]) for r in rows]
     accuracy = [float(r["accuracy"]) for r in rows]
     evaluations = [(int(r["step"]), float(r["eval_accuracy"])) for r in rows if r["eval_accuracy"] != ""]

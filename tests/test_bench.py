@@ -27,7 +27,8 @@ def bench():
 def macs_from_model(model, size=64):
     total = 0
     x = np.zeros((1, size, size, 3), "float32")
-    names = [layer.name for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
+    convolutions = (keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+    names = [layer.name for layer in model.layers if isinstance(layer, convolutions)]
     probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
     outputs = probe(x)
     for name, out in zip(names, outputs):

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import stl_denoise  # noqa: F401
-from stl_denoise import data, labelled
+from stl_denoise import labelled, stl10
 from stl_denoise.classifier import BatchAccuracy, BatchCrossEntropy, build_classifier, feature_extractor
 from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
@@ -26,7 +26,8 @@ def test_table_2_shapes_and_names():
 def test_encoder_weights_have_the_denoisers_shapes():
     classifier, denoiser = build_classifier(bottleneck_channels=518), build_denoiser(bottleneck_channels=518)
     for name in ("conv1", "conv2", "conv3", "conv4", "conv5"):
-        assert [w.shape for w in classifier.get_layer(name).weights] == [w.shape for w in denoiser.get_layer(name).weights]
+        assert ([w.shape for w in classifier.get_layer(name).weights]
+                == [w.shape for w in denoiser.get_layer(name).weights])
 
 
 def test_default_init_is_truncated_normal():
@@ -86,7 +87,7 @@ def count(dataset):
 
 
 def test_stl10_labelled_splits_through_mock_data(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=7):
         paper, _ = labelled._examples("stl10", "paper", "train", 64, str(tmp_path))
         standard, _ = labelled._examples("stl10", "standard", "train", 64, str(tmp_path))
@@ -120,7 +121,7 @@ def test_unknown_source_and_split():
 
 def test_unlabelled_examples_from_tfds_stop_the_classifier_data(monkeypatch, tmp_path):
     """A labelled split that (wrongly) carried tfds' unlabelled marker -1 is rejected, not trained on."""
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
 
     def as_dataset(self, split, **kwargs):
         labels = np.array([4, -1, 2], "int64")  # -1: how tfds labels STL-10's unlabelled images
@@ -138,9 +139,10 @@ def test_make_targets_are_one_cli_call_each():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    for target, expected in (("pretrain-classify", "-m stl_denoise pretrain-classify --data digits --pretrained runs/dsc"),
-                             ("train-perceptual", "-m stl_denoise train --model plain --loss perceptual"),
-                             ("figures", "-m stl_denoise figures runs/dsc runs/plain runs/classify runs/perceptual")):
-        lines = subprocess.run(["make", "-n", "--no-print-directory", target, "DATA=digits"], cwd=repo, capture_output=True, text=True,
-                               check=True).stdout.strip().splitlines()
+    for target, expected in (
+            ("pretrain-classify", "-m stl_denoise pretrain-classify --data digits --pretrained runs/dsc"),
+            ("train-perceptual", "-m stl_denoise train --model plain --loss perceptual"),
+            ("figures", "-m stl_denoise figures runs/dsc runs/plain runs/classify runs/perceptual")):
+        lines = subprocess.run(["make", "-n", "--no-print-directory", target, "DATA=digits"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], lines

@@ -36,7 +36,8 @@ def test_the_code_map_edits_add_a_noise_type_and_a_setting(tmp_path):
     package = tmp_path / "copy" / "stl_denoise"
     shutil.copytree(ROOT / "stl_denoise", package, ignore=shutil.ignore_patterns("weights", "__pycache__"))
     # The noise type: a field of NoiseSettings, and its draw in add_noise.
-    _edit(package / "config.py", '    jpeg_quality_max: int = setting(JPEG_QUALITY_RANGE[1], "(default %(default)s)")\n',
+    quality_max = '    jpeg_quality_max: int = setting(JPEG_QUALITY_RANGE[1], "(default %(default)s)")\n'
+    _edit(package / "config.py", quality_max,
           '    toy_offset: float = setting(0.0, "toy noise: add this to every noisy pixel (default %(default)g)")\n')
     _edit(package / "noise.py", "    if box is not None:\n        mask = _box_mask",
           "    if noise.toy_offset:\n        noisy = noisy + noise.toy_offset\n", before=True)
@@ -46,7 +47,8 @@ def test_the_code_map_edits_add_a_noise_type_and_a_setting(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": str(package.parent)}
     python = [sys.executable, "-m", "stl_denoise"]
-    shown = subprocess.run([*python, "train", "--help"], capture_output=True, text=True, env=env, check=True, cwd=tmp_path).stdout
+    shown = subprocess.run([*python, "train", "--help"], capture_output=True, text=True, env=env, check=True,
+                           cwd=tmp_path).stdout
     assert "--toy-offset" in shown and "toy noise: add this" in shown and "--toy-note" in shown
 
     run = tmp_path / "run"
@@ -68,5 +70,6 @@ layer = ImageNoise(**dict(config.noise, sigma=0.0, salt_pepper=0.0), seed=0)
 assert np.allclose(np.asarray(layer(np.full((1, 16, 16, 3), 100.0, "float32"))), 103.0)
 print("restored")
 """
-    rerun = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    rerun = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=300,
+                           cwd=tmp_path)
     assert rerun.returncode == 0 and "restored" in rerun.stdout, rerun.stderr

@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from stl_denoise import data
+from stl_denoise import data, folders, stl10
 from stl_denoise.errors import DataUnavailableError
 
 
@@ -45,7 +45,7 @@ def image_folder(tmp_path):
 
 
 def test_folder_source_recursive_any_size(image_folder):
-    assert len(data.list_image_files(image_folder)) == 3
+    assert len(folders.list_image_files(image_folder)) == 3
     batch = first_batch(data.training_dataset(str(image_folder), batch_size=5, seed=0))
     assert batch.shape == (5, 64, 64, 3)
     described = data.describe_source(str(image_folder))
@@ -71,7 +71,7 @@ def test_folder_errors(tmp_path):
 
 
 def test_stl10_path_through_tfds_mock(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=12):
         batch = first_batch(data.training_dataset("stl10", batch_size=4, data_dir=str(tmp_path)))
         evaluation = first_batch(data.evaluation_dataset("stl10", batch_size=3, data_dir=str(tmp_path)))
@@ -80,7 +80,7 @@ def test_stl10_path_through_tfds_mock(monkeypatch, tmp_path):
 
 
 def test_stl10_offline_fails_fast_with_the_fix(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "STL10_HOST", ("127.0.0.1", 9))  # closed port: refused at once
+    monkeypatch.setattr(stl10, "STL10_HOST", ("127.0.0.1", 9))  # closed port: refused at once
     started = time.monotonic()
     with pytest.raises(DataUnavailableError) as error:
         data.training_dataset("stl10", batch_size=4, data_dir=str(tmp_path))
@@ -91,5 +91,5 @@ def test_stl10_offline_fails_fast_with_the_fix(monkeypatch, tmp_path):
 
 def test_reachable_is_bounded():
     started = time.monotonic()
-    assert data._reachable(("127.0.0.1", 9), timeout=1.0) is False
+    assert stl10._reachable(("127.0.0.1", 9), timeout=1.0) is False
     assert time.monotonic() - started < 3

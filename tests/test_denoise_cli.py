@@ -57,7 +57,8 @@ def test_bad_inputs_are_reported_and_the_rest_done(batch, tmp_path, random_denoi
         assert any(name in line and problem in line for line in errors), (name, errors)
     assert "Traceback" not in captured.err
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
-    assert written == ["good.png", "grey16.png", "rgb16.png", "rgba.png", "sub", "sub/grey.png"]  # no partial/temp files
+    # no partial or temporary files
+    assert written == ["good.png", "grey16.png", "rgb16.png", "rgba.png", "sub", "sub/grey.png"]
     assert Image.open(out / "sub" / "grey.png").mode == "L"
     assert Image.open(out / "grey16.png").mode == "I;16"
     assert read_image(out / "rgb16.png").dtype == np.uint16  # 16-bit colour kept at 16 bits
@@ -79,7 +80,8 @@ def test_all_good_exits_zero_and_tiles_match_one_pass(tmp_path, random_denoiser_
     photo = sample_images()["coffee"][:150, :230]
     Image.fromarray(photo).save(tmp_path / "photo.png")
     whole, tiled = tmp_path / "whole", tmp_path / "tiled"
-    assert main(["denoise", "--model", str(random_denoiser_path), str(tmp_path / "photo.png"), "--out", str(whole)]) == 0
+    assert main(["denoise", "--model", str(random_denoiser_path), str(tmp_path / "photo.png"),
+                 "--out", str(whole)]) == 0
     assert main(["denoise", "--model", str(random_denoiser_path), str(tmp_path / "photo.png"), "--out", str(tiled),
                  "--tile", "96", "--margin", "32"]) == 0
     a = np.asarray(Image.open(whole / "photo.png")).astype(int)
@@ -89,10 +91,12 @@ def test_all_good_exits_zero_and_tiles_match_one_pass(tmp_path, random_denoiser_
 
 def test_bad_model_and_tiling_are_one_line_errors(tmp_path, capsys):
     Image.fromarray(sample_images()["coffee"][:32, :32]).save(tmp_path / "a.png")
-    assert main(["denoise", "--model", str(tmp_path / "none.keras"), str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["denoise", "--model", str(tmp_path / "none.keras"), str(tmp_path / "a.png"),
+                 "--out", str(tmp_path / "o")]) == 2
     assert "none.keras: no such model file" in capsys.readouterr().err
     (tmp_path / "bad.keras").write_text("nope")
-    assert main(["denoise", "--model", str(tmp_path / "bad.keras"), str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["denoise", "--model", str(tmp_path / "bad.keras"), str(tmp_path / "a.png"),
+                 "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.keras: not a loadable Keras model" in err and err.count("\n") == 1
     assert main(["denoise", "--tile", "100", str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 2

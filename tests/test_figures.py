@@ -25,7 +25,8 @@ def tiny_runs(tmp_path_factory):
     train(TrainConfig(model="plain", **quick), runs / "plain", verbose=False)
     classify = dict(data="digits", image_size=32, steps=20, steps_per_epoch=10, eval_every=10, eval_images=100)
     train_classifier(ClassifierConfig(init="truncnormal", **classify), runs / "classify" / "truncnormal", verbose=False)
-    train_classifier(ClassifierConfig(init=str(runs / "dsc"), **classify), runs / "classify" / "pretrained", verbose=False)
+    train_classifier(ClassifierConfig(init=str(runs / "dsc"), **classify), runs / "classify" / "pretrained",
+                     verbose=False)
     train(TrainConfig(model="plain", loss="perceptual", perceptual_classifier=str(runs / "classify" / "truncnormal"),
                       learning_rate=1e-8, **quick), runs / "perceptual", verbose=False)
     return runs
@@ -45,6 +46,32 @@ def test_every_figure_file_is_written(tiny_runs, drawn):
     for figure in FIGURES:
         assert f"| {figure} | {figure}.png |" in listing
     assert "digits (paper)" in listing and "sample" in listing
+
+
+def test_a_new_row_of_the_figure_table_is_drawn_by_the_one_loop(tmp_path, monkeypatch):
+    """A figure is a row of ``figures.TABLE``: the loop draws it, or skips it naming the runs it needs."""
+    from stl_denoise import figures
+
+    drawn_with = []
+
+    def draw_toy(inputs, figure):
+        drawn_with.append((figure, inputs.out_dir, inputs.seed))
+        (inputs.out_dir / f"{figure}.png").write_bytes(b"toy")
+        return {"runs": [], "drawn": "toy", "notes": ["a toy figure's note"], "note": "toy"}
+
+    def never(inputs, figure):
+        raise AssertionError("drawn without the run it needs")
+
+    monkeypatch.setattr(figures, "TABLE", figures.TABLE + (figures.Figure("fig98", ("dsc",), never),
+                                                          figures.Figure("fig99", (), draw_toy)))
+    messages = []
+    results = draw_figures([], tmp_path, seed=3, report=messages.append)
+    assert list(results) == [*FIGURES, "fig98", "fig99"]
+    assert drawn_with == [("fig99", tmp_path, 3)] and results["fig99"]["drawn"] == "toy"
+    assert results["fig98"] == {"skipped": "needs a dsc run"} and "skipping fig98: needs a dsc run" in messages
+    listing = (tmp_path / "figures.md").read_text()
+    assert "| fig99 | fig99.png |  |  | toy |" in listing and "## fig99.png\n\n- a toy figure's note" in listing
+    assert "| fig98 | — | — | — | skipped: needs a dsc run |" in listing
 
 
 def column(run, name):
@@ -170,15 +197,15 @@ def test_notebook_opens_on_the_committed_full_length_records(tmp_path):
 def test_stl10_images_are_chosen_by_class(monkeypatch, tmp_path):
     import tensorflow_datasets as tfds
 
-    from stl_denoise import data
+    from stl_denoise import stl10
     from stl_denoise.errors import UserError
     from stl_denoise.figures import STL10_CLASSES as names
     from stl_denoise.figures import chosen_images
 
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(stl10, "_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=80):
         chosen = chosen_images("stl10", str(tmp_path))
-        examples = list(data.stl10_builder(str(tmp_path)).as_dataset(split="test").as_numpy_iterator())
+        examples = list(stl10.stl10_builder(str(tmp_path)).as_dataset(split="test").as_numpy_iterator())
         labels = [int(example["label"]) for example in examples]
         with pytest.raises(UserError, match="'whale' is not an STL-10 class"):
             chosen_images("stl10", str(tmp_path), ("whale",))

@@ -18,7 +18,8 @@ from stl_denoise.train import build_training_model, denoiser_from_config, train
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 HAS_GPU = bool(import_tensorflow().config.list_physical_devices("GPU"))
-needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a GPU: TensorFlow sees none here (make gpu-check runs it on one)")
+needs_gpu = pytest.mark.skipif(not HAS_GPU,
+                               reason="needs a GPU: TensorFlow sees none here (make gpu-check runs it on one)")
 
 
 def run_gpu_check(*args, env=None):

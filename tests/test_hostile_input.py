@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import tifffile
 from PIL import Image, ImageCms, PngImagePlugin
 
 from stl_denoise import data

@@ -20,7 +20,8 @@ def test_gate_config_round_trip():
     assert (clone.gate_factor, clone.reading, clone.name) == (0.2, "text", "gate")
 
 
-@pytest.mark.parametrize("kwargs", [{"gate_factor": 1.5}, {"gate_factor": -0.1}, {"gate_factor": 0.1, "reading": "prose"}])
+@pytest.mark.parametrize("kwargs", [{"gate_factor": 1.5}, {"gate_factor": -0.1},
+                                    {"gate_factor": 0.1, "reading": "prose"}])
 def test_gate_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         GatedSkip(**kwargs)

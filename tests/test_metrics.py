@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 
-from stl_denoise.metrics import psnr, ssim
 from stl_denoise.data import sample_images
+from stl_denoise.metrics import psnr, ssim
 
 
 def photo():

@@ -7,11 +7,11 @@ import pytest
 
 from stl_denoise.cli import build_parser, config_from_args, defaults_from_argv
 from stl_denoise.config import MODERN, TrainConfig
-from stl_denoise.data import is_validation_file, split_files
+from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
 from stl_denoise.noise import ImageNoise
-from stl_denoise.errors import UserError
 from stl_denoise.optimizers import optimizer_from_config
+from stl_denoise.splits import is_validation_file, split_files
 from stl_denoise.train import train
 
 

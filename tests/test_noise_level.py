@@ -15,7 +15,10 @@ def smooth():
 
 
 def _correlated(shape, sigma, seed):
-    """Noise of std ``sigma`` averaged over 2x2 blocks of white draws: neighbours correlate at 0.5, as after a demosaic."""
+    """Noise of std ``sigma`` averaged over 2x2 blocks of white draws.
+
+    Neighbours correlate at 0.5, as after a demosaic.
+    """
     white = np.random.default_rng(seed).standard_normal((shape[0] + 1, shape[1] + 1, shape[2]))
     noise = white[:-1, :-1] + white[1:, :-1] + white[:-1, 1:] + white[1:, 1:]
     return noise * sigma / noise.std()

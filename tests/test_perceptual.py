@@ -85,7 +85,8 @@ def test_bad_classifier_runs_are_clear_errors(classifier_run, tmp_path):
 
 def test_extractor_of_a_built_classifier_matches_loaded(classifier_run, photo_crops):
     built = feature_extractor(keras.saving.load_model(classifier_run / "classifier.keras"))
-    np.testing.assert_allclose(np.asarray(built(photo_crops[:1])), np.asarray(load_extractor(classifier_run, 64)(photo_crops[:1])))
+    np.testing.assert_allclose(np.asarray(built(photo_crops[:1])),
+                               np.asarray(load_extractor(classifier_run, 64)(photo_crops[:1])))
 
 
 def test_logged_perceptual_value_is_the_batchs_own(classifier_run, photo_crops):

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from stl_denoise.cli import build_parser, main
-from stl_denoise.data import IMAGE_SUFFIXES
+from stl_denoise.folders import IMAGE_SUFFIXES
 from stl_denoise.pretrained import SHIPPED
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,11 +236,13 @@ def test_make_uses_the_check_so_reruns_need_no_network(tmp_path):
     fake_python.chmod(0o755)
     subprocess.run(["make", "-s", "--no-print-directory", "-C", str(REPO), "test", f"PYTHON={fake_python}"], check=True,
                    capture_output=True, timeout=60)
-    assert log.read_text().splitlines() == ["tools/installed.py test", "-m pytest -q"]
+    lint = "-m ruff check stl_denoise tests benchmarks"  # the linter runs before the suite
+    assert log.read_text().splitlines() == ["tools/installed.py test", lint, "-m pytest -q"]
     # and when the check fails, pip installs the extra before the suite runs
     log.unlink()
     fake_python.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n[ \"$1\" != tools/installed.py ]\n")
     subprocess.run(["make", "-s", "--no-print-directory", "-C", str(REPO), "test", f"PYTHON={fake_python}"], check=True,
                    capture_output=True, timeout=60)
-    assert log.read_text().splitlines() == ["tools/installed.py test", "-m pip install -e .[test]", "-m pytest -q"]
+    assert log.read_text().splitlines() == ["tools/installed.py test", "-m pip install -e .[test]", lint,
+                                            "-m pytest -q"]
 

@@ -19,7 +19,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from stl_denoise import data, figures
+from stl_denoise import data, figures, folders, splits
 from stl_denoise.cli import main
 from stl_denoise.denoise_files import denoise_files
 from stl_denoise.errors import DataUnavailableError, UserError, printable
@@ -105,8 +105,8 @@ def test_names_that_are_not_utf8(tmp_path, capsys, identity):
     assert code == 0 and b"caf\\xe9.png ->" in strict.buffer.getvalue()
     assert (tmp_path / "out" / f"{NOT_UTF8}.png").exists()
     # train --data: the folder hash takes the bytes; TensorFlow cannot open the name, so it is refused by name
-    files = data.list_image_files(folder)
-    assert len(data.folder_hash(folder, files)) == 64
+    files = folders.list_image_files(folder)
+    assert len(folders.folder_hash(folder, files)) == 64
     with pytest.raises(DataUnavailableError, match=r"caf.\.png: its name is not UTF-8"):
         data._check_min_size(files, 16)
 
@@ -183,7 +183,7 @@ def test_a_training_folder_file_tensorflow_cannot_decode_is_named_before_trainin
     else:
         bad = folder / "bad.png"
         bad.write_bytes((folder / "good.png").read_bytes()[:80])  # the header (and size) survive
-    assert data.image_size(bad) == (40, 40)  # the old header check passed it
+    assert folders.image_size(bad) == (40, 40)  # the old header check passed it
     code, _, err = run(["train", "--data", folder, "--steps", "2", "--crop-size", "32", "--batch-size", "2",
                         "--out", tmp_path / "run"], capsys)
     assert code == 2 and len(err) == 1 and str(bad) in err[0] and "TensorFlow" in err[0], err
@@ -291,7 +291,7 @@ def test_skipped_entries_and_unreadable_subfolders_are_listed(tmp_path, capsys, 
     assert [s.split("/")[-1] for s in skipped] == ["anim.gif", "dangling.png", "fifo.png", "linked", "loop.png"], err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
     with pytest.raises(DataUnavailableError, match="locked: cannot read this folder"):
-        data.list_image_files(folder)
+        folders.list_image_files(folder)
 
 
 # --- unclear messages ------------------------------------------------------------------------
@@ -379,7 +379,8 @@ def test_photos_come_out_upright_with_their_profile(tmp_path, identity, orientat
                                  **({"quality": 100, "subsampling": 0} if fmt == "JPEG" else {}))
     with Image.open(source) as image:
         upright = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    assert denoise_files(keras.saving.load_model(identity), [source], tmp_path / "out", report=lambda line: None) == (1, [])
+    assert denoise_files(keras.saving.load_model(identity), [source], tmp_path / "out",
+                         report=lambda line: None) == (1, [])
     with Image.open(tmp_path / "out" / "p.png") as output:
         assert np.array_equal(np.asarray(output), upright)
         assert output.info.get("icc_profile") == SRGB
@@ -455,7 +456,7 @@ def test_read_picture_keeps_no_profile_for_the_wrong_colour_space(tmp_path, iden
     Image.frombytes("CMYK", (24, 20), RNG.integers(0, 256, 20 * 24 * 4, dtype=np.uint8).tobytes()).save(
         tmp_path / "c.jpg", icc_profile=cmyk)
     assert read_picture(tmp_path / "c.jpg").pixels.shape == (20, 24, 3)
-    denoise_files(keras.saving.load_model(identity), [tmp_path / "c.jpg"], tmp_path / "out", report=lambda l: None)
+    denoise_files(keras.saving.load_model(identity), [tmp_path / "c.jpg"], tmp_path / "out", report=lambda line: None)
     with Image.open(tmp_path / "out" / "c.png") as output:
         assert output.mode == "RGB" and "icc_profile" not in output.info
 
@@ -467,9 +468,9 @@ def test_printable_escapes_what_would_forge_lines():
 
 def test_split_of_a_name_that_is_not_utf8_is_decided_not_a_crash():
     name = Path(os.fsdecode(b"photo-\xff\xfe.png"))
-    assert data.is_validation_file(name) in (True, False)
+    assert splits.is_validation_file(name) in (True, False)
     # UTF-8 names keep the split they had before (the same bytes are hashed).
-    assert [data.is_validation_file(Path(f"{i}.jpg")) for i in range(40)].count(True) > 0
+    assert [splits.is_validation_file(Path(f"{i}.jpg")) for i in range(40)].count(True) > 0
 
 
 def test_train_into_an_empty_out_name_is_refused(tmp_path, capsys, monkeypatch):

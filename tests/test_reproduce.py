@@ -73,7 +73,8 @@ def test_reproduce_runs_everything_then_resumes_without_retraining(tmp_path, cap
     report = (out / "report.md").read_text()
     mean, steps, _ = mse_tail(out / "plain")
     assert f"| plain | 0 | 8 | {mean:,.0f} |" in report and steps == 8
-    for figure in ("fig04", "fig05", "fig06", "fig07", "fig09", "fig10", "fig11", "mse_all_runs", "denoised_by_each_run"):
+    for figure in ("fig04", "fig05", "fig06", "fig07", "fig09", "fig10", "fig11", "mse_all_runs",
+                   "denoised_by_each_run"):
         assert (out / "figures" / f"{figure}.png").exists()
     modified = (out / "dsc" / "model.keras").stat().st_mtime_ns
     assert main(args) == 0
@@ -84,3 +85,31 @@ def test_reproduce_runs_everything_then_resumes_without_retraining(tmp_path, cap
 def test_reproduce_refuses_unknown_runs_before_any_work(tmp_path, capsys):
     assert main(["reproduce", "--data", "sample", "--only", "dsc,nonsense", "--out", str(tmp_path / "r")]) == 2
     assert "nonsense" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_new_row_of_the_experiments_table_is_chosen_and_run_with_no_other_edit(tmp_path, monkeypatch, capsys):
+    """The run order is the table's order: a row added to ``experiments()`` runs, after the runs it needs."""
+    from stl_denoise import reproduce
+    from stl_denoise import train as train_module
+
+    toy = reproduce.Experiment("toy/plain-seed7", "toy: the plain net at seed 7", (("model", "plain"), ("seed", 7)),
+                               group="controls")
+    needing = reproduce.Experiment("toy/classifier-from-toy", "toy: a classifier from the toy denoiser",
+                                   (("init", "@toy/plain-seed7"),), "classifier", group="controls",
+                                   kind=reproduce.ClassifierConfig.KIND)
+    table = experiments()
+    # The needing row first in the table, its need last: choosing follows the needs, running the table order.
+    monkeypatch.setattr(reproduce, "experiments", lambda: (needing,) + table + (toy,))
+    assert [e.name for e in choose(only=("toy/classifier-from-toy",))] == [needing.name, toy.name]
+    assert toy in choose(groups=("controls",)) and toy not in choose(groups=("paper",))
+
+    monkeypatch.setattr(reproduce, "experiments", lambda: table + (toy,))
+    trained = []
+    monkeypatch.setattr(train_module, "train", lambda config, run_dir, verbose: trained.append((config, run_dir)))
+    monkeypatch.setattr(reproduce, "_score", lambda run_dir, verbose: None)
+    monkeypatch.setattr(reproduce, "write_report", lambda out_dir: out_dir / "report.md")
+    reproduce.reproduce(tmp_path / "out", data="sample", only=("toy/plain-seed7",), verbose=True)
+    [(config, run_dir)] = trained
+    assert run_dir == tmp_path / "out" / "toy" / "plain-seed7"
+    assert (config.model, config.seed, config.steps, config.resize_short_side) == ("plain", 7, 10_000, 96)
+    assert "== toy/plain-seed7 (toy: the plain net at seed 7)" in capsys.readouterr().out

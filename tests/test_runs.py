@@ -153,8 +153,9 @@ def test_cli_choices_and_defaults_come_from_the_config_classes(tiny_run):
 
 
 def test_transfer_takes_the_run_flags_train_has(tmp_path):
-    args = cli.build_parser().parse_args(["transfer", "--init", "truncnormal", "--deterministic", "--jit-compile", "off",
-                                          "--mixed-precision", "bfloat16", "--optimizer", "adam", "--out", "x"])
+    args = cli.build_parser().parse_args(["transfer", "--init", "truncnormal", "--deterministic",
+                                          "--jit-compile", "off", "--mixed-precision", "bfloat16",
+                                          "--optimizer", "adam", "--out", "x"])
     config = cli.classifier_config_from_args(args, args.init)
     assert (config.deterministic, config.jit_compile, config.mixed_precision, config.optimizer) == \
         (True, "off", "bfloat16", "adam")

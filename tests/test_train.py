@@ -88,7 +88,8 @@ def test_resume_continues_to_the_requested_steps(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"steps": -1}, "--steps"), ({"sigma": 300.0}, "--sigma"), ({"gate_factors": (0.1, 2.0, 0.3, 0.4)}, "--gate-factors"),
+    ({"steps": -1}, "--steps"), ({"sigma": 300.0}, "--sigma"),
+    ({"gate_factors": (0.1, 2.0, 0.3, 0.4)}, "--gate-factors"),
     ({"crop_size": 50}, "--crop-size"), ({"init_stddev": "wide"}, "--init-stddev"),
 ])
 def test_config_validation(overrides, message):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import stl_denoise  # noqa: F401
-from stl_denoise.cli import main
 from stl_denoise.classifier import build_classifier
+from stl_denoise.cli import main
 from stl_denoise.errors import UserError
 from stl_denoise.models import build_denoiser
 from stl_denoise.runs import read_metrics
@@ -46,7 +46,8 @@ def test_mismatched_denoiser_is_a_clear_error(tmp_path):
     run = denoiser_run(tmp_path / "wide", bottleneck_channels=518)
     classifier = build_classifier(image_size=32)
     before = [w.copy() for w in classifier.get_weights()]
-    with pytest.raises(UserError, match=r"conv5 kernel has shape \(3, 3, 256, 518\).*\(3, 3, 256, 512\).*--bottleneck-channels 518"):
+    with pytest.raises(UserError, match=r"conv5 kernel has shape \(3, 3, 256, 518\).*\(3, 3, 256, 512\)"
+                                        r".*--bottleneck-channels 518"):
         load_encoder_weights(classifier, run)
     for was, now in zip(before, classifier.get_weights()):
         np.testing.assert_array_equal(was, now)  # nothing half-copied
@@ -60,7 +61,8 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     cases = [(str(run), "--bottleneck-channels 518"), (str(tmp_path / "not-a-run"), "no denoiser model.keras"),
              (str(tmp_path / "broken"), "cannot load the denoiser")]
     for init, message in cases:
-        code = main(["transfer", "--init", init, "--data", "digits", "--image-size", "32", "--out", str(tmp_path / "out")])
+        code = main(["transfer", "--init", init, "--data", "digits", "--image-size", "32",
+                     "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert code == 2 and message in err and err.count("\n") == 1, err
         assert not (tmp_path / "out").exists()
@@ -117,10 +119,11 @@ def test_default_steps_are_one_pass():
 
 
 def test_offline_stl10_fails_fast_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    from stl_denoise import data
+    from stl_denoise import stl10
 
-    monkeypatch.setattr(data, "STL10_HOST", ("127.0.0.1", 9))  # closed port: refused at once
-    code = main(["transfer", "--init", "truncnormal", "--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "run")])
+    monkeypatch.setattr(stl10, "STL10_HOST", ("127.0.0.1", 9))  # closed port: refused at once
+    code = main(["transfer", "--init", "truncnormal", "--data-dir", str(tmp_path / "tfds"),
+                 "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and "STL-10 is not prepared" in err and "DATA=digits" in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()

@@ -64,6 +64,6 @@ deconv5 = {
                                          (BATCH, 64, 64, 16), 1, "SAME")[..., :3],
         x, [deconv5_kernel], True),
 }
-for repetition in range(2):
+for _repetition in range(2):
     print("conv1  ", {name: median_ms(fn, image) for name, fn in conv1.items()}, flush=True)
     print("deconv5", {name: median_ms(fn, features) for name, fn in deconv5.items()}, flush=True)
