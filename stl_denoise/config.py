@@ -19,7 +19,6 @@ import json
 import math
 import types
 import typing
-from pathlib import Path
 
 from stl_denoise.errors import UserError
 from stl_denoise.splits import DATA_SPLITS
@@ -115,6 +114,8 @@ class _Section:
 class RunSettings(_Section):
     """How a run is carried out: its length, batch, seed, backups, devices and number format."""
 
+    STEPS_MAY_BE_ONE_PASS: typing.ClassVar[bool] = False
+
     data_dir: str | None = setting(None, "TFDS data dir for stl10 (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     steps: int = setting(10_000, "iterations (default %(default)s, paper §4.2)")  # 100k images / batch 10
     batch_size: int = setting(10, "global batch (default %(default)s, paper §4.2; split across replicas)")
@@ -133,7 +134,8 @@ class RunSettings(_Section):
     def checks(self):
         return super().checks() + [
             (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
-            (isinstance(self.steps, int) and self.steps > 0, f"--steps must be positive, got {self.steps}"),
+            (self.steps is None and self.STEPS_MAY_BE_ONE_PASS or isinstance(self.steps, int) and self.steps > 0,
+             f"--steps must be positive, got {self.steps}"),
             seed_check(self.seed),
             (self.steps_per_epoch > 0, "--steps-per-epoch must be positive"),
         ]
@@ -160,7 +162,7 @@ class OptimizerSettings(_Section):
              f"--learning-rate must be positive and finite, got {self.learning_rate}"),
             (0.0 <= self.momentum <= 1.0, f"--momentum must be in [0, 1], got {self.momentum}"),
             (self.clip_norm is None or self.clip_norm > 0, "--clip-norm must be positive"),
-            (0 <= self.warmup_steps < (self.steps or 1),
+            (0 <= self.warmup_steps and (self.steps is None or self.warmup_steps < self.steps),
              f"--warmup-steps must be in [0, --steps), got {self.warmup_steps}"),
         ]
 
@@ -391,6 +393,7 @@ class ClassifierConfig(_Config, ArchitectureSettings, OptimizerSettings, RunSett
     """
 
     KIND: typing.ClassVar[str] = "classifier"
+    STEPS_MAY_BE_ONE_PASS: typing.ClassVar[bool] = True  # steps=None: one pass, made a number by ``resolved``
     MODEL_FILE: typing.ClassVar[str] = "classifier.keras"
 
     init: str = setting(TRUNCNORMAL, "truncnormal, or a denoiser run directory whose conv1..conv5 initialise the "
@@ -418,15 +421,12 @@ class ClassifierConfig(_Config, ArchitectureSettings, OptimizerSettings, RunSett
 
         return -(-labelled.train_count(self.data, self.labelled_split) // self.batch_size)
 
-    def validate(self):
-        if self.steps is None and self.data in LABELLED_SOURCES and self.labelled_split in LABELLED_SPLITS \
-                and self.batch_size > 0:
-            self.steps = self.one_pass_steps()
-        super().validate()
-        if self.init != TRUNCNORMAL and not (Path(self.init) / TrainConfig.MODEL_FILE).is_file():
-            raise UserError(f"{self.init}: no denoiser model.keras there; pass a denoiser run directory "
-                            f"(e.g. runs/dsc from `make train-dsc`) or --init {TRUNCNORMAL}")
-        return self
+    def resolved(self):
+        """This config with its length a number: ``steps=None`` becomes one pass over the training images.
+
+        A copy (``validate`` first: the pass depends on ``data``, the split and the batch size).
+        """
+        return self if self.steps is not None else dataclasses.replace(self, steps=self.one_pass_steps())
 
     def checks(self):
         return super().checks() + [

@@ -156,8 +156,8 @@ def planned_config(experiment, out_dir, data, data_dir, lengths):
     if experiment.kind == ClassifierConfig.KIND:
         config = ClassifierConfig(data=classifier_data, data_dir=data_dir, steps=lengths.classifier, **changes)
         if experiment.group == "classifier":  # ten or more held-out evaluations per run
-            steps = config.steps or config.one_pass_steps()
-            config = dataclasses.replace(config, steps=steps, eval_every=max(1, steps // 10))
+            config = config.resolved()
+            config = dataclasses.replace(config, eval_every=max(1, config.steps // 10))
         return config
     if changes.get("learning_rate") == LARGEST_FINITE:
         changes["learning_rate"] = largest_finite_rate(out_dir)
@@ -246,10 +246,7 @@ def reproduce(out_dir, data="stl10", data_dir=None, lengths=None, groups=None, o
 
 
 def _checked(config, experiment):
-    if experiment.kind == ClassifierConfig.KIND and config.init != TRUNCNORMAL:
-        # Its denoiser may not exist yet: check everything but the init folder.
-        dataclasses.replace(config, init=TRUNCNORMAL).validate()
-        return config.validate() if run_is_finished(Path(config.init)) else config
+    # A classifier's denoiser may not exist yet: its folder is checked when the classifier trains.
     return config.validate()
 
 

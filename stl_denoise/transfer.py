@@ -134,11 +134,20 @@ class ClassifierRecipe(runner.Recipe):
         return "or --clip-norm 1.0"
 
 
+def check_init_run(config: ClassifierConfig):
+    """A denoiser ``--init`` must be a run folder holding its model (checked before anything is written)."""
+    if config.init != TRUNCNORMAL and not (Path(config.init) / TrainConfig.MODEL_FILE).is_file():
+        raise UserError(f"{config.init}: no denoiser model.keras there; pass a denoiser run directory "
+                        f"(e.g. runs/dsc from `make train-dsc`) or --init {TRUNCNORMAL}")
+
+
 def train_classifier(config: ClassifierConfig, run_dir, verbose=True, rerun_of=None):
     """Train (or resume) one classifier run; returns its summary (also in config.json).
 
     ``rerun_of``: the ``runs.RunRecord`` this run repeats (``transfer --config``).
     """
+    config = config.validate().resolved()
+    check_init_run(config)
     return runner.run(ClassifierRecipe(config), run_dir, verbose, rerun_of)
 
 
@@ -167,8 +176,8 @@ def pretrain_classify(config: ClassifierConfig, pretrained_run, out_dir, verbose
     out_dir = Path(out_dir)
     runs = {}
     # Check the denoiser first so a bad path fails before ten minutes of truncnormal training.
-    checked = dataclasses.replace(config, init=str(pretrained_run)).validate()
-    config = dataclasses.replace(config, steps=checked.steps)  # the same resolved schedule for both
+    config = config.validate().resolved()  # the same schedule for both
+    check_init_run(dataclasses.replace(config, init=str(pretrained_run)))
     for label, init in (("truncnormal", TRUNCNORMAL), ("pretrained", str(pretrained_run))):
         run_dir = out_dir / label
         if verbose:

@@ -201,7 +201,7 @@ def test_classifier_batch_size_error_comes_before_the_unresolved_steps():
 
 
 def test_classifier_rerun_with_another_batch_makes_one_pass_again(tmp_path):
-    recorded = ClassifierConfig(data="digits", batch_size=10).validate()  # one pass: 180 steps
+    recorded = ClassifierConfig(data="digits", batch_size=10).validate().resolved()  # one pass: 180 steps
     run_dir = tmp_path / "recorded"
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"kind": "classifier", "config": recorded.to_dict()}))
@@ -209,7 +209,7 @@ def test_classifier_rerun_with_another_batch_makes_one_pass_again(tmp_path):
     def rerun(*flags):
         argv = ["transfer", "--config", str(run_dir), *flags, "--out", "x"]
         args = cli.build_parser(*cli.defaults_from_argv(argv)).parse_args(argv)
-        return cli.classifier_config_from_args(args, args.init).validate()
+        return cli.classifier_config_from_args(args, args.init).validate().resolved()
 
     assert rerun().steps == 180
     assert rerun("--batch-size", "20").steps == 90  # not 180 steps, two passes

@@ -113,9 +113,11 @@ def test_saved_classifier_reproduces_logged_accuracy(classify_runs):
 
 
 def test_default_steps_are_one_pass():
-    assert ClassifierConfig(data="stl10").validate().steps == 1300
-    assert ClassifierConfig(data="stl10", labelled_split="standard").validate().steps == 500
-    assert ClassifierConfig(data="digits").validate().steps == 180
+    assert ClassifierConfig(data="stl10").validate().resolved().steps == 1300
+    assert ClassifierConfig(data="stl10", labelled_split="standard").validate().resolved().steps == 500
+    assert ClassifierConfig(data="digits").validate().resolved().steps == 180
+    unresolved = ClassifierConfig(data="digits")
+    assert unresolved.validate().steps is None and unresolved.steps is None  # validate only checks
 
 
 def test_offline_stl10_fails_fast_and_writes_nothing(tmp_path, monkeypatch, capsys):
