@@ -83,19 +83,19 @@ train-perceptual:
 # which run and data made each; a figure whose runs are missing is skipped with a reason).
 figures:
 	$(CLI) figures $(RUNS)/dsc $(RUNS)/plain $(RUNS)/classify $(RUNS)/perceptual --out $(or $(OUT),$(RUNS)/figures) $(ARGS)
-# Issue 5: the same DSC net trained the modern way (README, "Modern preset") on the colour
+# The same DSC net trained the modern way (README, "Modern preset") on the colour
 # BSD photos, keeping the fixed validation split out.  DATA=/folder and STEPS=n override.
 MODERN_DATA ?= ../shared/data/CBSD432
 train-modern:
 	$(CLI) train --preset modern --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) $(if $(filter command line,$(origin STEPS)),--steps $(STEPS)) --seed $(SEED) --out $(or $(OUT),$(RUNS)/modern) $(ARGS)
 
 # The paper at full length (docs/reproduction.md): DSC and plain 10,000 iterations, the classifier from
-# both inits, the text's gate reading, a second seed and the perceptual loss, then Figs. 4-11 and a
+# both inits, the text's gate reading, three seeds, controls, an ablation and the perceptual loss, then Figs. 4-11 and a
 # report.  Resumable: rerun to continue.  Offline: make reproduce DATA=../shared/data/CBSD432
 reproduce:
 	$(CLI) reproduce --data $(DATA) --out $(or $(OUT),$(RUNS)/reproduction) $(ARGS)
 
-# Issue 14: the shipped dsc-blind-mixed.  The modern dsc-modern-blind fine-tuned on the paper's own
+# The shipped dsc-blind-mixed: the modern dsc-modern-blind fine-tuned on the paper's own
 # noise kinds (--preset blind-mixed: Gaussian 0-50, salt-and-pepper 0-10%, or both; half as 8-bit
 # files), CBSD432 minus its validation split.  Model card: stl_denoise/weights/dsc-blind-mixed.md
 train-blind-mixed:

@@ -1,14 +1,20 @@
 """Checks of names given on the command line, shared by the commands and the run loader (no TensorFlow)."""
 
+import os
 from pathlib import Path
 
 from stl_denoise.errors import UserError
 
 
-def check_name_given(name, option, what):
-    """Refuse an empty ``name``: ``Path("")`` is the current folder, which no user means by an empty variable."""
-    if not str(name):
-        raise UserError(f"{option} is empty: an empty name is not {what}")
+def is_empty_name(name):
+    """``Path("")`` is the current folder, which no user means by an empty (unset) variable."""
+    return not os.fspath(name)
+
+
+def check_name_given(name, option, what, error=UserError):
+    """Refuse an empty ``name`` with a one-line ``error``."""
+    if is_empty_name(name):
+        raise error(f"{option} is empty: an empty name is not {what}")
 
 
 def check_out_folder(path):

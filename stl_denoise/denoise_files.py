@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from stl_denoise.checks import is_empty_name
 from stl_denoise.errors import DISK_FULL_FIX, disk_full, os_error_reason
 from stl_denoise.folders import IMAGE_SUFFIXES, scan_folder
 from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
@@ -71,7 +72,7 @@ def _real(path):
 def _expand(text, out_dir, out_real, note):
     """[(input, output or None, error or None)] for one command-line input."""
     item = Path(text)
-    if not text:  # Path("") is the current folder: never take it for one
+    if is_empty_name(text):
         return [(item, None, "'': an empty name is not a file or folder (an unset shell variable?)")]
     try:
         os.lstat(item)

@@ -10,6 +10,7 @@ import os
 import stat
 from pathlib import Path
 
+from stl_denoise.checks import check_name_given
 from stl_denoise.errors import DataUnavailableError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -24,8 +25,7 @@ def list_image_files(folder):
 
     A subfolder that cannot be read is an error, not a silent gap in the data.
     """
-    if not os.fspath(folder):  # Path("") would be the current folder
-        raise DataUnavailableError("an empty name was given as the image folder")
+    check_name_given(folder, "the image folder", "a folder of images", DataUnavailableError)
     folder = Path(folder)
     try:
         if not folder.exists():

@@ -12,6 +12,7 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+from stl_denoise.checks import check_name_given
 from stl_denoise.errors import UserError, first_line
 
 # The paper's own noise (Gaussian + salt-and-pepper, §3.2) and plain Gaussian alike; 0.5 dB below
@@ -47,9 +48,8 @@ def model_path(name_or_path):
     from stl_denoise.runs import saved_model_path
 
     text = os.fspath(name_or_path)
-    if not text:  # Path("") is the current folder
-        raise UserError("the model name is empty; pass a .keras file, a run folder or a shipped name "
-                        f"({', '.join(SHIPPED)})")
+    check_name_given(text, "the model name", f"a model; pass a .keras file, a run folder or a shipped name "
+                     f"({', '.join(SHIPPED)})")
     if text in SHIPPED:
         path = weights_dir() / f"{text}.keras"
         if not path.is_file():
