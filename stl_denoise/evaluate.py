@@ -145,7 +145,7 @@ def pixel_shuffle_label(label, stride, refine=False):
 
 
 def _methods(models, baseline_names, tile, margin, self_ensemble, pixel_shuffle, pd_refine):
-    """{row name: f(noisy, sigma)}: each model (and its x8 / pixel-shuffled variants), then the baselines."""
+    """{row name: f(noisy, sigma)}: each model (and its x8 / pixel-shuffled / both variants), then the baselines."""
     classical.check_available(baseline_names)
     methods = {}
     for label, model in models.items():
@@ -154,6 +154,9 @@ def _methods(models, baseline_names, tile, margin, self_ensemble, pixel_shuffle,
             methods[f"{label} x8"] = _model_method(model, tile, margin, self_ensemble=True)
         for stride in pixel_shuffle:
             methods[pixel_shuffle_label(label, stride)] = _model_method(model, tile, margin, pixel_shuffle=stride)
+            if self_ensemble:  # `denoise --pixel-shuffle S --self-ensemble` does both
+                methods[pixel_shuffle_label(label, stride) + " x8"] = _model_method(
+                    model, tile, margin, self_ensemble=True, pixel_shuffle=stride)
             if pd_refine:
                 methods[pixel_shuffle_label(label, stride, True)] = _model_method(
                     model, tile, margin, pixel_shuffle=stride, refine=True)

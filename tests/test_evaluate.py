@@ -79,6 +79,19 @@ def test_self_ensemble_adds_a_row_per_model(clean_folder, tmp_path, random_denoi
     assert rows["random"]["psnr"] != rows["random x8"]["psnr"]
 
 
+def test_self_ensemble_with_pixel_shuffle_adds_the_combined_row(random_denoiser_path):
+    from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_rgb
+    from stl_denoise.pretrained import load_denoiser
+
+    model = load_denoiser(str(random_denoiser_path))
+    methods = evaluate._methods({"random": model}, [], DEFAULT_TILE, DEFAULT_MARGIN, True, (2,), False)
+    assert list(methods) == ["random", "random x8", "random PD2", "random PD2 x8"]
+    noisy = np.random.default_rng(0).uniform(0, 255, (48, 40, 3)).astype(np.float32)
+    both = methods["random PD2 x8"](noisy, 25)
+    np.testing.assert_allclose(both, denoise_rgb(model, noisy, self_ensemble=True, pixel_shuffle=2))
+    assert not np.allclose(both, methods["random PD2"](noisy, 25))
+
+
 def test_missing_bm3d_is_a_clear_error(clean_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # import bm3d now raises ImportError
     code = main(["evaluate", "--images", str(clean_folder), "--baselines", "bm3d", "--model", "x.keras",
