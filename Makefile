@@ -101,8 +101,11 @@ reproduce:
 train-blind-mixed:
 	$(CLI) train --preset blind-mixed --init-from dsc-modern-blind --learning-rate 5e-4 --warmup-steps 500 --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) --steps $(or $(if $(filter command line,$(origin STEPS)),$(STEPS)),5000) --seed $(SEED) --out $(or $(OUT),$(RUNS)/blind-mixed) $(ARGS)
 
-# Real photographs: the default dsc-blind-mixed fine-tuned with --preset real-mixed (half the crops get
-# the camera noise model of stl_denoise/noise.py, half the blind-mixed noise; half of all crops saved as
-# a JPEG of quality 60-100), CBSD432 minus its validation split.  Resumable: rerun to continue.
+# Real photographs: dsc-blind-mixed fine-tuned with --preset real-mixed (half the crops get the camera
+# noise model of stl_denoise/noise.py, half the blind-mixed noise; half of all crops saved as a JPEG of
+# quality 60-100), CBSD432 minus its validation split.  Resumable: rerun to continue.  Stage 1 of the
+# shipped default dsc-real-mixed; stage 2 (model card: stl_denoise/weights/dsc-real-mixed.md):
+#   make train-real-mixed SEED=1 OUT=runs/real-mixed-2 STEPS=5000 \
+#       ARGS="--init-from runs/real-mixed --learning-rate 1.5e-4 --warmup-steps 100"
 train-real-mixed:
 	$(CLI) train --preset real-mixed --init-from dsc-blind-mixed --learning-rate 3e-4 --warmup-steps 300 --data $(if $(filter command line,$(origin DATA)),$(DATA),$(MODERN_DATA)) --steps $(or $(if $(filter command line,$(origin STEPS)),$(STEPS)),6000) --seed $(SEED) --out $(or $(OUT),$(RUNS)/real-mixed) $(ARGS)

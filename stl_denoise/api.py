@@ -9,9 +9,9 @@ def denoise(image, model=DEFAULT_MODEL, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN
 
     ``image``: HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA, alpha kept), uint8,
     uint16 or float on the 0-255 scale; the result has the same shape and
-    type.  ``model``: a shipped name (default ``"dsc-blind-mixed"``, a
-    blind model for Gaussian noise of sigma 0-50, salt-and-pepper up to 10%
-    of the pixels, or both), a ``.keras`` path, or a
+    type.  ``model``: a shipped name (default ``"dsc-real-mixed"``, a
+    blind model for real camera noise, noisy JPEGs, Gaussian noise of sigma
+    0-50, salt-and-pepper up to 10% of the pixels, or both), a ``.keras`` path, or a
     loaded Keras model.  Large images are processed in ``tile``-pixel tiles.
     ``self_ensemble``: average over the 8 flips/rotations (8x slower, a little better).
 
