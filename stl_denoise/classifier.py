@@ -8,13 +8,10 @@ layer with dropout and a 10-way softmax.
 
 import keras
 
-from stl_denoise.models import (
-    DEFAULT_BOTTLENECK_CHANNELS,
-    decoder_specs,
-    encoder_convs,
-    kernel_initializer,
-    layer_seeds,
-)
+# The module, not its names: Keras's first import may come from inside models.py, and the package then
+# registers this module's classes while models.py is still half-loaded (stl_denoise/__init__.py).
+from stl_denoise import models
+from stl_denoise.config import DEFAULT_BOTTLENECK_CHANNELS
 
 NUM_CLASSES = 10  # STL-10's classes (and the digits' 0-9 offline)
 FEATURE_UNITS = 1024  # Table 2 "Fully-Connected 1024": the perceptual features
@@ -40,25 +37,25 @@ def build_classifier(
     truncated-normal std of every layer ("he" = sqrt(2 / fan_in), as the
     denoiser; the paper's "truncated normal initialization", §4.3).
     """
-    seeds = layer_seeds(seed)
+    seeds = models.layer_seeds(seed)
     images = keras.Input(shape=(image_size, image_size, 3), name="images")
     x = images
-    for conv in encoder_convs(bottleneck_channels, kernel_size, init_stddev, seeds):
+    for conv in models.encoder_convs(bottleneck_channels, kernel_size, init_stddev, seeds):
         x = conv(x)
     # Skip the denoiser's decoder seeds (deconv1..deconv5) so the head's seeds never repeat an encoder's.
-    for _ in decoder_specs():
+    for _ in models.decoder_specs():
         next(seeds)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
         FEATURE_UNITS, activation="relu", name=FEATURE_LAYER,
-        kernel_initializer=kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
+        kernel_initializer=models.kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
     )(x)
     x = keras.layers.Dropout(dropout, seed=next(seeds), name="dropout")(x)
     # float32 even under a mixed-precision policy (Keras' advice for a model's output): float16 or
     # bfloat16 probabilities are too coarse for the cross-entropy's log and the accuracy's arg-max ties.
     probabilities = keras.layers.Dense(
         NUM_CLASSES, activation="softmax", name="softmax", dtype="float32",
-        kernel_initializer=kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
+        kernel_initializer=models.kernel_initializer(init_stddev, next(seeds)), bias_initializer="zeros",
     )(x)
     return keras.Model(images, probabilities, name=name)
 

@@ -12,13 +12,15 @@ import math
 
 import keras
 
+# The module, not its names: Keras's first import may come from inside layers.py, and the package then
+# registers its classes, this module among the importers, while layers.py is half-loaded (__init__.py).
+from stl_denoise import layers as gated_layers
 from stl_denoise.config import (  # noqa: F401
     DEFAULT_BOTTLENECK_CHANNELS,
     DEFAULT_GATE_FACTORS,
     SIZE_MULTIPLE,
     padded_size,  # (SIZE_MULTIPLE and padded_size re-exported)
 )
-from stl_denoise.layers import GatedSkip
 
 # Table 1, for a 64x64x3 input: (name, filters, stride).
 ENCODER = (("conv1", 64, 1), ("conv2", 64, 2), ("conv3", 128, 2), ("conv4", 256, 2))
@@ -131,7 +133,7 @@ def build_denoiser(
     for conv, gate_factor in zip(gated_convs, gate_factors):
         x = conv(x)
         if skip_connections:
-            x, skips[SKIP_TARGETS[conv.name]] = GatedSkip(
+            x, skips[SKIP_TARGETS[conv.name]] = gated_layers.GatedSkip(
                 gate_factor, reading=gate_reading, name=f"gate_{conv.name}"
             )(x)
     x = conv5(x)
