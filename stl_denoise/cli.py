@@ -126,6 +126,16 @@ def _add_paper_commands(sub):
     figures.add_argument("--seed", type=int, default=0, help="seed of the noise drawn on Figs. 7-9")
 
 
+def _stride_or_auto(text):
+    """A --pixel-shuffle value: a stride (checked by the command) or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a stride (an integer) or auto, got {text!r}") from None
+
+
 def _add_inference_arguments(parser, many):
     """Tiling, the x8 self-ensemble and pixel-shuffle down-sampling.
 
@@ -140,12 +150,14 @@ def _add_inference_arguments(parser, many):
                         help="also score each model averaged over the 8 flips/rotations of the input (rows "
                              "'<model> x8'; 8x the time)" if many else "average the outputs for the 8 "
                              "flips/rotations of each image (8x the time, a little better)")
-    parser.add_argument("--pixel-shuffle", type=int, metavar="S", nargs="+" if many else None,
+    parser.add_argument("--pixel-shuffle", type=_stride_or_auto, metavar="S", nargs="+" if many else None,
                         default=[] if many else 1,
                         help="pixel-shuffle down-sampling (Zhou et al. 2020) for real camera noise, which is "
-                             "correlated between neighbours: denoise the S*S sub-images of every S-th pixel "
-                             + ("(adds a row '<model> PD<S>' per model)" if many else "(default 1: off; 2 for "
-                                                                                      "real photos, README)"))
+                             "correlated between neighbours: denoise the S*S sub-images of every S-th pixel; "
+                             "'auto': 2 where the noise measures as correlated, else 1 "
+                             "(noise_level.choose_pixel_shuffle) "
+                             + ("(adds a row '<model> PD<S>' per model)" if many else "(default 1: off; 2 or auto "
+                                                                                      "for real photos, README)"))
     parser.add_argument("--pd-refine", action="store_true",
                         help="with --pixel-shuffle: Zhou et al.'s refinement (each sub-image's noisy pixels put back "
                              "and the whole image denoised again; S*S+1 passes)")

@@ -119,9 +119,9 @@ def _check_tiling(tile, margin):
 
 def _check_pixel_shuffle(stride, refine):
     strides = stride if isinstance(stride, list) else [stride]
-    if not all(1 <= s <= 8 for s in strides):
-        raise UserError(f"--pixel-shuffle must be in [1, 8], got {' '.join(str(s) for s in strides)}")
-    if refine and not any(s > 1 for s in strides):
+    if not all(s == "auto" or 1 <= s <= 8 for s in strides):
+        raise UserError(f"--pixel-shuffle must be in [1, 8] or auto, got {' '.join(str(s) for s in strides)}")
+    if refine and not any(s == "auto" or s > 1 for s in strides):
         raise UserError("--pd-refine refines a pixel-shuffled result: add --pixel-shuffle 2 (or more)")
 
 

@@ -17,7 +17,7 @@ from stl_denoise.checks import is_empty_name
 from stl_denoise.errors import DISK_FULL_FIX, disk_full, os_error_reason
 from stl_denoise.folders import IMAGE_SUFFIXES, scan_folder
 from stl_denoise.image_io import ImageFileError, read_picture, write_png, written_by_us
-from stl_denoise.inference import DEFAULT_MARGIN, DEFAULT_TILE, denoise_image
+from stl_denoise.inference import AUTO, DEFAULT_MARGIN, DEFAULT_TILE, denoise_image, pixel_shuffle_for
 
 PROGRESS_AFTER = 3.0  # seconds into one image before its tiles are counted on the terminal
 
@@ -137,7 +137,8 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
     ``note`` one per folder entry skipped, ``remark`` one per change to a
     written file worth knowing (a colour profile left out); ``progress_stream``
     (a terminal) shows the tiles done within an image that takes more than a few seconds.
-    ``pixel_shuffle``, ``refine``: ``inference.denoise_rgb``'s.
+    ``pixel_shuffle``, ``refine``: ``inference.denoise_rgb``'s; with "auto",
+    the stride chosen for each file ends its ``report`` line.
     """
     errors = []
     written = 0
@@ -148,8 +149,9 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
                 picture = read_picture(source)
                 progress.start(source)
                 try:
+                    stride = pixel_shuffle_for(picture.pixels, pixel_shuffle)
                     denoised = denoise_image(model, picture.pixels, tile, margin, self_ensemble, progress,
-                                             pixel_shuffle=pixel_shuffle, refine=refine)
+                                             pixel_shuffle=stride, refine=refine)
                 except ValueError as problem:
                     raise ImageFileError(f"{source}: {problem}") from None
                 finally:
@@ -163,7 +165,8 @@ def denoise_files(model, inputs, out_dir, tile=DEFAULT_TILE, margin=DEFAULT_MARG
                     f"; {DISK_FULL_FIX}" if disk_full(problem) else "")
             else:
                 written += 1
-                report(f"{source} -> {target}")  # outside the try: a closed stdout is no failure of this file
+                chosen = f" (pixel-shuffle auto: {stride})" if pixel_shuffle == AUTO else ""
+                report(f"{source} -> {target}{chosen}")  # outside the try: a closed stdout is no failure of this file
                 continue
         errors.append(error)
         warn(error)

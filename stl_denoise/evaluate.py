@@ -192,7 +192,8 @@ def evaluate(files, settings, models, baseline_names, seed=0, tile=DEFAULT_TILE,
     input is clipped and rounded as an 8-bit file; ``jpeg_quality``: saved as
     a JPEG of that quality (``noisy_copy``).  ``pixel_shuffle``: strides; each
     adds a row "<label> PD<stride>" per model (and "... refined" with
-    ``pd_refine``).
+    ``pd_refine``); "auto" a row "<label> PDauto", the stride chosen per
+    image by ``noise_level.choose_pixel_shuffle``.
     """
     methods = _methods(models, baseline_names, tile, margin, self_ensemble, pixel_shuffle, pd_refine)
     rows = []

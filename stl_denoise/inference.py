@@ -20,6 +20,7 @@ from stl_denoise.config import SIZE_MULTIPLE, padded_size
 DEFAULT_TILE = 512  # 24 MP within 2 GiB (docs/performance.md); 1024 is ~as fast but needs 3.6 GB
 DEFAULT_MARGIN = 64
 MIN_SIDE = SIZE_MULTIPLE  # smaller images cannot be reflect-padded meaningfully
+AUTO = "auto"  # pixel_shuffle: chosen per image by noise_level.choose_pixel_shuffle
 
 
 def tile_spans(length, tile, margin):
@@ -76,8 +77,14 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     ``progress(done, total)`` is called after each tile (all 8 passes counted).
     ``pixel_shuffle``: denoise the stride² pixel-shuffled sub-images instead
     of the image (``pixel_shuffle.py``; ``refine`` adds its refinement), for
-    noise that is correlated between neighbouring pixels.
+    noise that is correlated between neighbouring pixels; "auto": the stride
+    ``noise_level.choose_pixel_shuffle`` chooses for this image (1 or 2).
     """
+    if pixel_shuffle == AUTO:
+        from stl_denoise.noise_level import choose_pixel_shuffle
+
+        image = np.asarray(image)
+        pixel_shuffle = choose_pixel_shuffle(image if scale == 1.0 else image / scale)
     if pixel_shuffle > 1:
         from stl_denoise.pixel_shuffle import denoise_pixel_shuffled
 
@@ -192,6 +199,19 @@ def check_denoiser(model, name):
         raise UserError(f"{name}: not a denoiser: its output is {output.dtype}, not pixels")
     if not np.isfinite(output).all():
         raise UserError(f"{name}: not a denoiser: its output holds NaN or infinite values")
+
+
+def pixel_shuffle_for(image, pixel_shuffle):
+    """The stride ``denoise_image`` uses for ``image`` (any layout and type it takes): ``pixel_shuffle`` itself,
+    or for "auto" the one ``noise_level.choose_pixel_shuffle`` chooses from its colour planes on the 0-255 scale."""
+    if pixel_shuffle != AUTO:
+        return pixel_shuffle
+    from stl_denoise.noise_level import choose_pixel_shuffle
+
+    image = np.asarray(image)
+    planes = image[..., None] if image.ndim == 2 else image
+    colour = planes[..., :3] if planes.shape[2] >= 3 else planes[..., :1]
+    return choose_pixel_shuffle(colour / (257.0 if image.dtype == np.uint16 else 1.0))
 
 
 def denoise_image(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, self_ensemble=False, progress=None,

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.ndimage import uniform_filter
 
 from stl_denoise.cli import main
@@ -61,3 +62,49 @@ def test_denoise_command_takes_pixel_shuffle(tmp_path, random_denoiser_path, cap
     assert main(["denoise", str(tmp_path / "cat.png"), "--pixel-shuffle", "0", "--out", str(out)]) == 2
     assert main(["denoise", str(tmp_path / "cat.png"), "--pd-refine", "--out", str(out)]) == 2
     assert "--pd-refine refines a pixel-shuffled result" in capsys.readouterr().err
+
+
+def _noisy_photo(path, correlated):
+    """A 96x80 sample crop with white noise, or the same noise averaged over 2x2 blocks (neighbours correlate)."""
+    from PIL import Image
+
+    from stl_denoise.data import sample_images
+
+    clean = sample_images()["coffee"][100:180, 200:296].astype(np.float64)
+    white = np.random.default_rng(3).normal(0.0, 12.0, (81, 97, 3))
+    noise = (white[:-1, :-1] + white[1:, :-1] + white[:-1, 1:] + white[1:, 1:]) / 2 if correlated else white[:-1, :-1]
+    Image.fromarray(np.round(np.clip(clean + noise, 0, 255)).astype(np.uint8)).save(path)
+
+
+def test_denoise_pixel_shuffle_auto_chooses_per_file_and_says_which(tmp_path, random_denoiser_path, capsys):
+    _noisy_photo(tmp_path / "white.png", correlated=False)
+    _noisy_photo(tmp_path / "camera.png", correlated=True)
+    out = tmp_path / "out"
+    code = main(["denoise", str(tmp_path / "white.png"), str(tmp_path / "camera.png"), "--model",
+                 str(random_denoiser_path), "--pixel-shuffle", "auto", "--pd-refine", "--out", str(out)])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.endswith(f"{out / 'white.png'} (pixel-shuffle auto: 1)") for line in lines)
+    assert any(line.endswith(f"{out / 'camera.png'} (pixel-shuffle auto: 2)") for line in lines)
+    assert np.asarray(Image.open(out / "camera.png")).shape == (80, 96, 3)
+
+
+def test_evaluate_pixel_shuffle_auto_adds_a_row(tmp_path, random_denoiser_path):
+    from PIL import Image
+
+    from stl_denoise.data import sample_images
+
+    (tmp_path / "clean").mkdir()
+    Image.fromarray(sample_images()["chelsea"][:64, :80]).save(tmp_path / "clean" / "cat.png")
+    code = main(["evaluate", "--images", str(tmp_path / "clean"), "--sigma", "25", "--baselines", "--model",
+                 str(random_denoiser_path), "--pixel-shuffle", "auto", "2", "--out", str(tmp_path / "report")])
+    assert code == 0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "| random PDauto |" in summary and "| random PD2 |" in summary
+
+
+def test_pixel_shuffle_takes_only_a_stride_or_auto(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["denoise", "x.png", "--pixel-shuffle", "two", "--out", "out"])
+    assert stopped.value.code == 2
+    assert "a stride (an integer) or auto, got 'two'" in capsys.readouterr().err
