@@ -81,10 +81,8 @@ def denoise_rgb(model, image, tile=DEFAULT_TILE, margin=DEFAULT_MARGIN, scale=1.
     ``noise_level.choose_pixel_shuffle`` chooses for this image (1 or 2).
     """
     if pixel_shuffle == AUTO:
-        from stl_denoise.noise_level import choose_pixel_shuffle
-
         image = np.asarray(image)
-        pixel_shuffle = choose_pixel_shuffle(image if scale == 1.0 else image / scale)
+        pixel_shuffle = pixel_shuffle_for(image / scale, AUTO)  # on the 0-255 scale
     if pixel_shuffle > 1:
         from stl_denoise.pixel_shuffle import denoise_pixel_shuffled
 

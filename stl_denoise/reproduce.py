@@ -215,7 +215,8 @@ def reproduce(out_dir, data="stl10", data_dir=None, lengths=None, groups=None, o
         config = planned_config(experiment, out_dir, data, data_dir, lengths)
         if experiment.kind == TrainConfig.KIND and config.learning_rate is None:
             continue  # resolved once the sweep it reads has run
-        _checked(config, experiment)
+        # A classifier's denoiser may not exist yet: its folder is checked when the classifier trains.
+        config.validate()
 
     for experiment in chosen:
         run_dir = out_dir / experiment.name
@@ -233,9 +234,9 @@ def reproduce(out_dir, data="stl10", data_dir=None, lengths=None, groups=None, o
             print(f"== {experiment.name} ({experiment.claim}): {config.steps} steps on {config.data} -> {run_dir}")
         try:
             if experiment.kind == ClassifierConfig.KIND:
-                train_classifier(_checked(config, experiment), run_dir, verbose=verbose)
+                train_classifier(config, run_dir, verbose=verbose)
             else:
-                train(_checked(config, experiment), run_dir, verbose=verbose)
+                train(config, run_dir, verbose=verbose)
         except TrainingDivergedError as error:
             step = len(read_metrics(run_dir / METRICS_FILE)) if (run_dir / METRICS_FILE).exists() else 0
             write_json(run_dir / DIVERGED_FILE, {"stopped_after_step": step, "message": str(error)})
@@ -243,11 +244,6 @@ def reproduce(out_dir, data="stl10", data_dir=None, lengths=None, groups=None, o
             continue
         _score(run_dir, verbose)
     return write_report(out_dir)
-
-
-def _checked(config, experiment):
-    # A classifier's denoiser may not exist yet: its folder is checked when the classifier trains.
-    return config.validate()
 
 
 def _score(run_dir, verbose):
